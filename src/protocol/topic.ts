@@ -74,3 +74,10 @@ export function isSharedFilter(filter: string): boolean {
 export function hasWildcard(filter: string): boolean {
   return filter.includes('+') || filter.includes('#');
 }
+
+/** Number of levels in a topic name or filter. */
+export function topicLevels(topic: string): number {
+  let n = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === SLASH) n++;
+  return n;
+}

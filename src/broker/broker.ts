@@ -1,0 +1,216 @@
+// The Broker: composition root and library API. It owns the subscription tree, the retained
+// index, the session registry and the connections; every transport hands it a duplex stream
+// through `handle`, so it knows nothing of TCP, TLS or WebSocket.
+
+import { EventEmitter } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Packet, PublishProperties, QoS, Will } from '../protocol/index.js';
+import { RetainedIndex } from '../routing/retained.js';
+import { TopicTree } from '../routing/topic-tree.js';
+import { createMessage, detach, type Message } from '../session/message.js';
+import { SessionRegistry } from '../session/registry.js';
+import { clearQueue, type Session } from '../session/session.js';
+import { Connection, type ConnectionHost, type PeerInfo } from './connection.js';
+import type { BrokerContext, BrokerStats } from './context.js';
+import { pump, type DeliveryContext } from './delivery.js';
+import { Fanout } from './fanout.js';
+import { dispatch } from './handlers/index.js';
+import { isPromise, refusalCode } from './hooks.js';
+import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
+
+export interface ListenOptions {
+  port?: number;
+  host?: string;
+}
+
+export interface PublishInput {
+  topic: string;
+  payload: Buffer | string;
+  qos?: QoS;
+  retain?: boolean;
+  properties?: PublishProperties;
+}
+
+export class Broker extends EventEmitter implements BrokerContext, ConnectionHost {
+  readonly options: ResolvedOptions;
+  readonly tree: TopicTree<Session>;
+  readonly retained = new RetainedIndex<Message>();
+  readonly registry: SessionRegistry;
+  readonly delivery: DeliveryContext;
+  readonly stats: BrokerStats = { connectionsTotal: 0, messagesReceived: 0, bytesReceived: 0 };
+  private readonly fanout: Fanout;
+  private readonly connections = new Set<Connection>();
+  private readonly servers: Server[] = [];
+  private dirty: Connection[] = [];
+  private flushScheduled = false;
+  private closing = false;
+
+  constructor(options: BrokerOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.tree = new TopicTree<Session>();
+    this.delivery = {
+      limits: { maxMessages: this.options.maxQueuedMessages, maxBytes: this.options.maxQueuedBytes },
+      queueQos0: this.options.queueQos0,
+      counters: { sent: 0, dropped: 0 },
+    };
+    this.fanout = new Fanout(this.tree, this.delivery);
+    this.registry = new SessionRegistry({
+      onSessionEnd: (session) => this.sessionEnded(session),
+      publishWill: (session, will) => this.publishWill(session, will),
+    });
+  }
+
+  // ConnectionHost: what each connection asks of the broker.
+  get connectTimeout(): number {
+    return this.options.connectTimeout;
+  }
+
+  get maxConnectPacketSize(): number {
+    return this.options.maxConnectPacketSize;
+  }
+
+  get maxSocketBacklog(): number {
+    return this.options.maxSocketBacklog;
+  }
+
+  /** Connected clients. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Serves one client over any duplex stream (TCP socket, TLS socket, WebSocket stream). */
+  handle(socket: Duplex, peer: PeerInfo = {}): Connection {
+    const conn = new Connection(this, socket, peer);
+    if (this.closing) {
+      conn.close();
+      return conn;
+    }
+    this.connections.add(conn);
+    this.stats.connectionsTotal++;
+    return conn;
+  }
+
+  /** Listens for MQTT over TCP; resolves with the bound address. */
+  listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    const server = createServer({ noDelay: true }, (socket) => {
+      this.handle(socket, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, listener: 'mqtt' });
+    });
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 1883, options.host, () => {
+        server.off('error', reject);
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops listening, tells v5 clients the server is shutting down (0x8B), closes every link. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const stopped = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const conn of [...this.connections]) conn.disconnect(0x8b, 'server shutting down');
+    this.registry.close();
+    await Promise.all(stopped);
+  }
+
+  /** Publishes a message as the broker itself (no client origin, no authorization). */
+  publish(input: PublishInput): number {
+    const payload = typeof input.payload === 'string' ? Buffer.from(input.payload) : input.payload;
+    return this.publishMessage(createMessage({
+      topic: input.topic, payload, qos: input.qos ?? 0, retain: input.retain ?? false, properties: input.properties,
+    }, Date.now()));
+  }
+
+  publishMessage(message: Message): number {
+    if (message.retain) {
+      // [MQTT-3.3.1-10] [MQTT-3.3.1-11]: an empty retained payload clears the topic's retained message.
+      if (message.payload.length === 0) this.retained.delete(message.topic);
+      else {
+        detach(message);
+        // [MQTT-3.3.1-5]: it replaces any earlier retained message for the topic.
+        this.retained.set(message.topic, message);
+      }
+    }
+    return this.fanout.publish(message);
+  }
+
+  connectionOf(session: Session): Connection | undefined {
+    return session.outlet as Connection | undefined;
+  }
+
+  dispatch(conn: Connection, packet: Packet): void | Promise<void> {
+    return dispatch(this, conn, packet);
+  }
+
+  scheduleFlush(conn: Connection): void {
+    this.dirty.push(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushAll);
+    }
+  }
+
+  /** Writes everything queued this turn, one corked batch per socket. */
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false;
+    const list = this.dirty;
+    this.dirty = [];
+    for (const conn of list) conn.flush();
+  };
+
+  drained(conn: Connection): void {
+    if (conn.session !== undefined && conn.session.outlet === conn) pump(this.delivery, conn.session);
+  }
+
+  closed(conn: Connection): void {
+    this.connections.delete(conn);
+    const session = conn.session;
+    if (session !== undefined && session.outlet === conn) {
+      this.registry.detach(session, conn.will);
+      this.emit('clientDisconnect', conn);
+    }
+  }
+
+  internalError(conn: Connection, err: unknown): void {
+    if (this.listenerCount('clientError') > 0) this.emit('clientError', conn, err);
+    else process.emitWarning(`petrel: internal error on a connection of ${conn.clientId || 'unknown client'}: ${String(err)}`);
+  }
+
+  private publishWill(session: Session, will: Will): void {
+    const message = createMessage({
+      topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
+      properties: willProperties(will), origin: session.clientId,
+    }, Date.now());
+    const authorize = this.options.hooks.authorizePublish;
+    if (authorize === undefined) {
+      this.publishMessage(message);
+      return;
+    }
+    const client = { clientId: session.clientId, username: undefined, protocolVersion: session.protocolVersion, remoteAddress: undefined };
+    const decision = authorize({ client, topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: message.properties });
+    const go = (d: Parameters<typeof refusalCode>[0]): void => {
+      if (refusalCode(d, 0x87) === undefined) this.publishMessage(message);
+    };
+    if (isPromise(decision)) decision.then(go, () => undefined);
+    else go(decision);
+  }
+
+  private sessionEnded(session: Session): void {
+    for (const filter of session.subscriptions.keys()) this.tree.remove(session, filter);
+    session.subscriptions.clear();
+    clearQueue(session);
+    session.inflight.clear();
+    session.awaitingRelease.clear();
+  }
+}
+
+/** A will's properties as a message's: all but the Will Delay Interval. */
+function willProperties(will: Will): PublishProperties | undefined {
+  if (will.properties === undefined) return undefined;
+  const { willDelayInterval: _delay, ...rest } = will.properties;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}

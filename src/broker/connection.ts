@@ -1,0 +1,227 @@
+// One network link: the decode loop (packets handled strictly in order, pausing the socket
+// while a hook is awaited), the CONNECT timeout, keep alive, write batching per event-loop turn,
+// and the one place where an error becomes CONNACK or DISCONNECT and a close.
+
+import type { Duplex } from 'node:stream';
+import {
+  Decoder, encode, isValidReasonCode, MAX_PACKET_SIZE, PacketType, ProtocolError, v3ConnackCode,
+  type Packet, type ProtocolVersion, type Will,
+} from '../protocol/index.js';
+import type { Outlet, Session } from '../session/session.js';
+import type { ClientInfo } from './hooks.js';
+
+export type ConnectionState = 'connecting' | 'authenticating' | 'connected' | 'closed';
+
+/** What a connection needs from the broker that owns it. */
+export interface ConnectionHost {
+  readonly connectTimeout: number;
+  readonly maxConnectPacketSize: number;
+  /** Maximum unsent bytes before the link counts as congested. */
+  readonly maxSocketBacklog: number;
+  dispatch(conn: Connection, packet: Packet): void | Promise<void>;
+  /** Uncork this connection at the end of the current event-loop turn. */
+  scheduleFlush(conn: Connection): void;
+  /** The socket drained below its budget: queued messages may move. */
+  drained(conn: Connection): void;
+  /** The link is gone; called once. */
+  closed(conn: Connection): void;
+  /** A bug, not a protocol error: for the log. */
+  internalError(conn: Connection, err: unknown): void;
+}
+
+export interface PeerInfo {
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+  /** Which listener accepted it, for logs and metrics. */
+  listener?: string | undefined;
+}
+
+export class Connection implements Outlet, ClientInfo {
+  state: ConnectionState = 'connecting';
+  protocolVersion: ProtocolVersion = 4;
+  clientId = '';
+  username: string | undefined;
+  session: Session | undefined;
+  /** The will to publish if this link ends without a normal DISCONNECT. */
+  will: Will | undefined;
+  readonly decoder: Decoder;
+  readonly remoteAddress: string | undefined;
+
+  // Outlet: limits the client set on what we send it.
+  sendQuota = 65535;
+  maxPacketSize = MAX_PACKET_SIZE;
+  /** v5 Request Problem Information: reason strings only when the client wants them. */
+  problemInformation = true;
+  /** v5 inbound Topic Alias mappings (alias to topic name); per connection [MQTT-3.3.2-7]. */
+  topicAliases: Map<number, string> | undefined;
+  /** QoS 1 PUBLISH received whose PUBACK waits on a hook. */
+  pendingAcks = 0;
+  /** v5 enhanced authentication in progress or done: its method and the hook's scratch state. */
+  authMethod: string | undefined;
+  authState: Record<string, unknown> | undefined;
+  authStep = 0;
+  /** Set while an enhanced authentication at CONNECT is under way: accepts the connection. */
+  completeConnect: ((result: { data?: Buffer | undefined }) => void) | undefined;
+
+  private pending: Promise<void> | undefined;
+  private corked = false;
+  private keepAliveMs = 0;
+  private lastPacketAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly host: ConnectionHost, readonly socket: Duplex, readonly peer: PeerInfo) {
+    this.remoteAddress = peer.remoteAddress;
+    // Until CONNECT has been accepted, only the CONNECT limit applies.
+    this.decoder = new Decoder({ maxPacketSize: host.maxConnectPacketSize, maxConnectPacketSize: host.maxConnectPacketSize });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.host.drained(this));
+    socket.on('error', () => this.close());
+    socket.on('end', () => this.close());
+    socket.on('close', () => this.close());
+    this.timer = setTimeout(() => this.close(), host.connectTimeout);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.decoder.push(chunk);
+    if (this.pending === undefined) this.process();
+  }
+
+  /** Handles buffered packets in order until one needs to wait for a hook. */
+  private process(): void {
+    let decoded = false;
+    while (this.state !== 'closed' && this.pending === undefined) {
+      let packet: Packet | undefined;
+      let result: void | Promise<void>;
+      try {
+        packet = this.decoder.next();
+        if (packet === undefined) break;
+        decoded = true;
+        result = this.host.dispatch(this, packet);
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
+      if (result !== undefined) this.wait(result);
+    }
+    // Keep alive counts from the last complete packet [MQTT-3.1.2-24] (v5) / [MQTT-3.1.2-24] (3.1.1).
+    if (decoded) this.lastPacketAt = performance.now();
+  }
+
+  private wait(result: Promise<void>): void {
+    this.pending = result;
+    this.socket.pause();
+    result.then(() => {
+      this.pending = undefined;
+      if (this.state === 'closed') return;
+      this.socket.resume();
+      this.process();
+    }, (err: unknown) => {
+      this.pending = undefined;
+      this.fail(err);
+    });
+  }
+
+  /** Outlet: queues bytes for this turn's batched write. */
+  write(head: Buffer, tail?: Buffer): void {
+    if (this.state === 'closed') return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      this.host.scheduleFlush(this);
+    }
+    this.socket.write(head);
+    if (tail !== undefined) this.socket.write(tail);
+  }
+
+  send(packet: Packet): void {
+    this.write(encode(packet, this.protocolVersion));
+  }
+
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  congested(): boolean {
+    return this.socket.writableLength > this.host.maxSocketBacklog;
+  }
+
+  /** CONNECT accepted: packets may now be as large as the broker allows; keep alive starts. */
+  accepted(maxPacketSize: number, keepAliveSeconds: number): void {
+    this.state = 'connected';
+    this.decoder.maxPacketSize = maxPacketSize;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.keepAliveMs = keepAliveSeconds * 1500; // 1.5 x Keep Alive [MQTT-3.1.2-24]
+    this.lastPacketAt = performance.now();
+    if (this.keepAliveMs > 0) this.armKeepAlive(this.keepAliveMs);
+  }
+
+  private armKeepAlive(ms: number): void {
+    this.timer = setTimeout(() => {
+      const idle = performance.now() - this.lastPacketAt;
+      if (idle >= this.keepAliveMs) this.disconnect(0x8d, 'keep alive timeout');
+      else this.armKeepAlive(this.keepAliveMs - idle);
+    }, Math.ceil(ms));
+  }
+
+  /**
+   * Ends the link for a reason: a v5 client gets CONNACK (before CONNECT was accepted) or
+   * DISCONNECT [MQTT-4.13.1-1] with the reason code; a 3.x client gets the CONNACK return code
+   * that stands for it, if any, else the connection just closes [MQTT-4.8.0-1].
+   */
+  disconnect(reasonCode: number, reason?: string): void {
+    if (this.state === 'closed') return;
+    const connecting = this.state !== 'connected';
+    const version = connecting ? this.decoder.protocolVersion : this.protocolVersion;
+    try {
+      if (version === 5) {
+        const reasonString = this.problemInformation && reason !== undefined ? reason : undefined;
+        const properties = reasonString !== undefined ? { reasonString } : undefined;
+        if (connecting) {
+          // [MQTT-3.14.0-1] No DISCONNECT before CONNACK: refuse with CONNACK instead.
+          const code = isValidReasonCode(PacketType.CONNACK, reasonCode) ? reasonCode : 0x80;
+          this.protocolVersion = 5;
+          this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: code, properties });
+        } else {
+          const code = isValidReasonCode(PacketType.DISCONNECT, reasonCode) ? reasonCode : 0x80;
+          this.send({ type: PacketType.DISCONNECT, reasonCode: code, properties });
+        }
+      } else if (connecting && version !== undefined) {
+        const code = v3ConnackCode(reasonCode);
+        if (code !== undefined && code !== 0) {
+          this.protocolVersion = version;
+          this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: code });
+        }
+      }
+    } catch (err) {
+      this.host.internalError(this, err);
+    }
+    this.close();
+  }
+
+  /** Turns whatever a handler threw into the right goodbye. */
+  fail(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.disconnect(err.reasonCode, err.message);
+    } else {
+      this.host.internalError(this, err);
+      this.disconnect(0x83, 'internal error');
+    }
+  }
+
+  /** Closes the link now (idempotent): flushes what is written, then ends the socket. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.flush();
+    this.socket.end();
+    // A peer that does not read must not keep the socket open.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.host.closed(this);
+  }
+}

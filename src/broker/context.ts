@@ -1,0 +1,29 @@
+// What packet handlers see of the broker: its state and the few operations they share.
+
+import type { RetainedIndex } from '../routing/retained.js';
+import type { TopicTree } from '../routing/topic-tree.js';
+import type { Message } from '../session/message.js';
+import type { SessionRegistry } from '../session/registry.js';
+import type { Session } from '../session/session.js';
+import type { Connection } from './connection.js';
+import type { DeliveryContext } from './delivery.js';
+import type { ResolvedOptions } from './options.js';
+
+export interface BrokerStats {
+  connectionsTotal: number;
+  messagesReceived: number;
+  bytesReceived: number;
+}
+
+export interface BrokerContext {
+  readonly options: ResolvedOptions;
+  readonly registry: SessionRegistry;
+  readonly tree: TopicTree<Session>;
+  readonly retained: RetainedIndex<Message>;
+  readonly delivery: DeliveryContext;
+  readonly stats: BrokerStats;
+  /** Stores it if retained, then delivers it to every matching session; returns how many matched. */
+  publishMessage(message: Message): number;
+  /** The connection a session is attached to, if any. */
+  connectionOf(session: Session): Connection | undefined;
+}

@@ -1,0 +1,154 @@
+// Outbound delivery to one session: straight onto its link while its window and socket allow,
+// else into its bounded queue, in order. Encoding goes through the message's variant cache, so
+// subscribers that see the same bytes share one encode.
+
+import { preparePublish, publishHead, type PreparedPublish } from '../protocol/publish-encoder.js';
+import type { PublishProperties, QoS } from '../protocol/index.js';
+import { detach, remainingExpiry, type Message } from '../session/message.js';
+import {
+  allocatePacketId, enqueue, peekQueue, shiftQueue, type Delivery, type Outlet, type QueueLimits, type Session,
+} from '../session/session.js';
+
+export interface DeliveryContext {
+  readonly limits: QueueLimits;
+  /** Queue QoS 0 messages for offline sessions too. */
+  readonly queueQos0: boolean;
+  /** Counts a message a session did not get. */
+  readonly counters: { sent: number; dropped: number };
+}
+
+/** Hands one message to one session at the QoS and RETAIN flag it gets. */
+export function deliver(ctx: DeliveryContext, session: Session, delivery: Delivery): void {
+  const outlet = session.outlet;
+  if (delivery.qos === 0) {
+    if (outlet !== undefined) {
+      if (outlet.congested()) {
+        session.dropped.slowConsumer++;
+        ctx.counters.dropped++;
+        return;
+      }
+      send(ctx, session, outlet, delivery, 0, false);
+    } else if (ctx.queueQos0 && session.expiryInterval > 0) {
+      queue(ctx, session, delivery);
+    }
+    return;
+  }
+  // QoS 1/2 go out directly only when nothing queued is ahead of them, to keep their order.
+  if (outlet !== undefined && session.queueHead === session.queue.length && canSend(session, outlet)) {
+    const packetId = allocatePacketId(session)!;
+    session.inflight.set(packetId, { packetId, delivery, awaiting: delivery.qos === 1 ? 'puback' : 'pubrec' });
+    send(ctx, session, outlet, delivery, packetId, false);
+    return;
+  }
+  queue(ctx, session, delivery);
+}
+
+function canSend(session: Session, outlet: Outlet): boolean {
+  return session.inflight.size < outlet.sendQuota && !outlet.congested();
+}
+
+function queue(ctx: DeliveryContext, session: Session, delivery: Delivery): void {
+  detach(delivery.message);
+  if (!enqueue(session, delivery, ctx.limits)) ctx.counters.dropped++;
+}
+
+/**
+ * Moves queued messages onto the link while the window and socket allow. Called when a
+ * client connects, acknowledges a message, or its socket drains.
+ */
+export function pump(ctx: DeliveryContext, session: Session): void {
+  const outlet = session.outlet;
+  if (outlet === undefined) return;
+  const now = Date.now();
+  for (let d = peekQueue(session); d !== undefined; d = peekQueue(session)) {
+    if (d.message.expiresAt !== 0 && d.message.expiresAt <= now) {
+      // v5 3.3.2.3.3: an expired message is not delivered.
+      shiftQueue(session);
+      session.dropped.expired++;
+      ctx.counters.dropped++;
+      continue;
+    }
+    if (d.qos === 0) {
+      if (outlet.congested()) return;
+      shiftQueue(session);
+      send(ctx, session, outlet, d, 0, false);
+      continue;
+    }
+    if (!canSend(session, outlet)) return;
+    shiftQueue(session);
+    const packetId = allocatePacketId(session)!;
+    session.inflight.set(packetId, { packetId, delivery: d, awaiting: d.qos === 1 ? 'puback' : 'pubrec' });
+    send(ctx, session, outlet, d, packetId, false);
+  }
+}
+
+/**
+ * On a resumed session, re-sends what was unacknowledged, in the original order: PUBLISH with
+ * DUP set, or PUBREL where PUBREC had arrived [MQTT-4.4.0-1] [MQTT-4.4.0-2]; then the queue.
+ */
+export function resume(ctx: DeliveryContext, session: Session): void {
+  const outlet = session.outlet;
+  if (outlet === undefined) return;
+  for (const entry of session.inflight.values()) {
+    if (entry.awaiting === 'pubcomp' || entry.delivery === undefined) {
+      outlet.write(pubrel(entry.packetId));
+    } else {
+      send(ctx, session, outlet, entry.delivery, entry.packetId, true);
+    }
+  }
+  pump(ctx, session);
+}
+
+const PUBREL_TEMPLATE = Buffer.from([0x62, 0x02, 0, 0]);
+export function pubrel(packetId: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  PUBREL_TEMPLATE.copy(b);
+  b[2] = packetId >>> 8;
+  b[3] = packetId & 0xff;
+  return b;
+}
+
+function send(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Delivery, packetId: number, dup: boolean): void {
+  const prepared = prepared5or3(d, outlet.protocolVersion === 5);
+  if (prepared.size > outlet.maxPacketSize) {
+    // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
+    // message is dropped for this client as if it had been delivered.
+    session.dropped.tooLarge++;
+    ctx.counters.dropped++;
+    if (packetId !== 0) session.inflight.delete(packetId);
+    return;
+  }
+  outlet.write(publishHead(prepared, packetId, dup), prepared.tail);
+  ctx.counters.sent++;
+}
+
+/** The encoded form of a delivery: from the message's variant cache when it can be shared. */
+function prepared5or3(d: Delivery, v5: boolean): PreparedPublish {
+  const m = d.message;
+  if (d.subscriptionIds === undefined && (m.expiresAt === 0 || !v5)) {
+    const key = (v5 ? 6 : 0) + d.qos * 2 + (d.retain ? 1 : 0);
+    const variants = (m.variants ??= []);
+    let prepared = variants[key];
+    if (prepared === undefined) {
+      prepared = preparePublish({ topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, properties: m.properties }, v5 ? 5 : 4);
+      variants[key] = prepared;
+    }
+    return prepared;
+  }
+  return preparePublish({ topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, properties: outboundProperties(d, m) }, 5);
+}
+
+/** Properties for one v5 subscriber: the remaining expiry (3.3.2.3.3) and its subscription ids. */
+function outboundProperties(d: Delivery, m: Message): PublishProperties | undefined {
+  const expiry = remainingExpiry(m, Date.now());
+  if (expiry === undefined && d.subscriptionIds === undefined) return m.properties;
+  const props: PublishProperties = { ...m.properties };
+  if (expiry !== undefined) props.messageExpiryInterval = expiry;
+  if (d.subscriptionIds !== undefined) props.subscriptionIdentifiers = d.subscriptionIds;
+  return props;
+}
+
+/** Builds the delivery a subscriber gets of a message. */
+export function makeDelivery(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined): Delivery {
+  return { message, qos, retain, subscriptionIds };
+}

@@ -1,0 +1,61 @@
+// Fan-out of one message: match its topic in the subscription tree, merge each session's
+// overlapping subscriptions into one delivery, and hand it over. A stamp on the session marks
+// "already matched by this message", so merging needs no map per message.
+
+import type { QoS } from '../protocol/index.js';
+import type { SubscriptionEntry, TopicTree } from '../routing/topic-tree.js';
+import type { Message } from '../session/message.js';
+import type { Session, SubscriptionOptions } from '../session/session.js';
+import { deliver, makeDelivery, type DeliveryContext } from './delivery.js';
+
+export class Fanout {
+  private stamp = 0;
+  private message: Message | undefined;
+  private readonly targets: Session[] = [];
+  private readonly visit = (entry: SubscriptionEntry<Session>): void => this.collect(entry);
+
+  constructor(private readonly tree: TopicTree<Session>, private readonly ctx: DeliveryContext) {}
+
+  /** Delivers a message to every matching session; returns how many there were. */
+  publish(message: Message): number {
+    const stamp = ++this.stamp;
+    this.message = message;
+    const targets = this.targets;
+    this.tree.match(message.topic, this.visit);
+    this.message = undefined;
+    const n = targets.length;
+    for (let i = 0; i < n; i++) {
+      const session = targets[i];
+      targets[i] = undefined as unknown as Session;
+      if (session.fanoutStamp !== stamp) continue;
+      const qos = (message.qos < session.fanoutQos ? message.qos : session.fanoutQos) as QoS;
+      // [MQTT-3.3.1-9] (3.1.1): RETAIN is 0 on a normal delivery; v5 keeps it with Retain As Published (3.8.3.1).
+      const retain = session.fanoutRetainAsPublished && message.retain;
+      deliver(this.ctx, session, makeDelivery(message, qos, retain, session.fanoutSubscriptionIds));
+    }
+    targets.length = 0;
+    return n;
+  }
+
+  private collect(entry: SubscriptionEntry<Session>): void {
+    const session = entry.subscriber;
+    const options = entry.options as SubscriptionOptions;
+    const message = this.message!;
+    // [MQTT-3.8.3-3] No Local: not to the connection that published it.
+    if (options.noLocal && message.origin === session.clientId) return;
+    if (session.fanoutStamp !== this.stamp) {
+      session.fanoutStamp = this.stamp;
+      session.fanoutQos = options.qos;
+      session.fanoutRetainAsPublished = options.retainAsPublished;
+      session.fanoutSubscriptionIds = options.subscriptionId === undefined ? undefined : [options.subscriptionId];
+      this.targets.push(session);
+      return;
+    }
+    // Overlapping subscriptions: one copy at the highest QoS, carrying every identifier (3.3.4).
+    if (options.qos > session.fanoutQos) session.fanoutQos = options.qos;
+    if (options.retainAsPublished) session.fanoutRetainAsPublished = true;
+    if (options.subscriptionId !== undefined) {
+      (session.fanoutSubscriptionIds ??= []).push(options.subscriptionId);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+// PUBLISH from a client: topic alias, limits, QoS 2 duplicate detection, authorization, then
+// the message is stored if retained, delivered, and acknowledged. With no authorization hook
+// (or one that answers synchronously) nothing here waits.
+
+import { PacketType, ProtocolError, topicLevels, type PublishPacket } from '../../protocol/index.js';
+import { createMessage } from '../../session/message.js';
+import type { Connection } from '../connection.js';
+import type { BrokerContext } from '../context.js';
+import { isPromise, refusalCode, type Decision } from '../hooks.js';
+
+export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPacket): void | Promise<void> {
+  const o = b.options;
+  const session = conn.session!;
+  b.stats.messagesReceived++;
+  b.stats.bytesReceived += p.payload.length;
+
+  const topic = resolveTopic(b, conn, p);
+  // [MQTT-3.2.2-11] (v5): a PUBLISH above the Maximum QoS the server advertised.
+  if (p.qos > o.maximumQoS) throw new ProtocolError(0x9b, 'QoS not supported');
+  // [MQTT-3.2.2-14] (v5): a retained PUBLISH when Retain Available is 0.
+  if (p.retain && !o.retainAvailable) throw new ProtocolError(0x9a, 'retain not supported');
+  if (topicLevels(topic) > o.maxTopicLevels) throw new ProtocolError(0x90, 'topic has too many levels');
+
+  if (p.qos > 0) {
+    // [MQTT-3.3.4-7] (v5): more unacknowledged QoS 1/2 PUBLISH than our Receive Maximum is 0x93.
+    // 3.x has no such number, but the state a client makes us hold is bounded all the same.
+    if (session.awaitingRelease.size + conn.pendingAcks >= o.receiveMaximum &&
+      !(p.qos === 2 && session.awaitingRelease.has(p.packetId))) {
+      throw new ProtocolError(0x93, 'receive maximum exceeded');
+    }
+    if (p.qos === 2 && session.awaitingRelease.has(p.packetId)) {
+      // [MQTT-4.3.3-10] (v5) / [MQTT-4.3.3-2] (3.1.1): a re-sent QoS 2 PUBLISH is acknowledged, not delivered again.
+      conn.write(ack(0x50, p.packetId));
+      return;
+    }
+  }
+
+  const authorize = o.hooks.authorizePublish;
+  if (authorize === undefined) return route(b, conn, p, topic, undefined);
+  const decision = authorize({ client: conn, topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties });
+  if (!isPromise(decision)) return route(b, conn, p, topic, refusalCode(decision, 0x87));
+  if (p.qos === 1) conn.pendingAcks++;
+  return decision.then((d: Decision) => {
+    if (p.qos === 1) conn.pendingAcks--;
+    route(b, conn, p, topic, refusalCode(d, 0x87));
+  });
+}
+
+function route(b: BrokerContext, conn: Connection, p: PublishPacket, topic: string, refused: number | undefined): void {
+  const session = conn.session!;
+  let reasonCode = 0;
+  if (refused !== undefined) {
+    // v5: the refusal goes back in PUBACK / PUBREC. 3.x has no way to say it: the message is
+    // acknowledged and dropped (3.1.1 section 3.3.5).
+    reasonCode = refused;
+  } else {
+    const message = createMessage({
+      topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties, origin: conn.clientId,
+    }, Date.now());
+    const matched = b.publishMessage(message);
+    // v5: 0x10 tells the publisher nobody was subscribed (3.4.2.1).
+    if (matched === 0 && !p.retain) reasonCode = 0x10;
+  }
+  if (p.qos === 0) return;
+  const v5 = conn.protocolVersion === 5;
+  if (p.qos === 2 && reasonCode < 0x80) session.awaitingRelease.add(p.packetId);
+  const type = p.qos === 1 ? 0x40 : 0x50;
+  if (!v5 || reasonCode === 0) conn.write(ack(type, p.packetId));
+  else conn.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: p.packetId, reasonCode });
+}
+
+/**
+ * The topic a PUBLISH is for, applying v5 Topic Aliases (3.3.2.3.4): an alias above our
+ * Topic Alias Maximum is 0x94 [MQTT-3.2.2-17]; an empty topic with an unknown alias is a
+ * Protocol Error.
+ */
+function resolveTopic(b: BrokerContext, conn: Connection, p: PublishPacket): string {
+  const alias = p.properties?.topicAlias;
+  if (alias === undefined) return p.topic;
+  if (alias > b.options.topicAliasMaximum) throw new ProtocolError(0x94, `topic alias ${alias} above the maximum`);
+  const aliases = (conn.topicAliases ??= new Map());
+  if (p.topic.length > 0) {
+    aliases.set(alias, p.topic);
+    return p.topic;
+  }
+  const topic = aliases.get(alias);
+  if (topic === undefined) throw new ProtocolError(0x82, `unknown topic alias ${alias}`);
+  return topic;
+}
+
+/** A PUBACK / PUBREC / PUBCOMP with reason 0: the short form both 3.x and v5 accept. */
+export function ack(firstByte: number, packetId: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b[0] = firstByte;
+  b[1] = 2;
+  b[2] = packetId >>> 8;
+  b[3] = packetId & 0xff;
+  return b;
+}

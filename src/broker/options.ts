@@ -1,0 +1,96 @@
+// Broker options: every limit with its default and why, in one place. The config file and the
+// CLI flags feed this same object.
+
+import type { Hooks } from './hooks.js';
+
+export interface BrokerOptions {
+  /** Largest packet accepted after CONNECT, header included; advertised in v5 CONNACK. */
+  maxPacketSize?: number; // 1 MiB (EMQX's default; Mosquitto has none)
+  /** Largest CONNECT accepted: nothing else is read before CONNECT, so this is small. */
+  maxConnectPacketSize?: number; // 64 KiB; a will larger than this needs it raised
+  /** Milliseconds a new connection has to complete CONNECT. */
+  connectTimeout?: number; // 10 s (HiveMQ 10 s, EMQX 15 s, VerneMQ 5 s)
+  /** Largest keep alive allowed, in seconds; v5 clients asking for more (or 0) get Server Keep Alive. */
+  maxKeepAlive?: number; // 65535: no cap
+  /** QoS 1/2 PUBLISH a client may have unacknowledged towards the broker (v5 Receive Maximum). */
+  receiveMaximum?: number; // 100
+  /** QoS 1/2 PUBLISH the broker keeps unacknowledged towards one client (3.x; v5 uses the smaller of this and the client's Receive Maximum). */
+  maxInflight?: number; // 1000
+  /** Messages queued per session while its client is offline or its window is full. */
+  maxQueuedMessages?: number; // 1000 (Mosquitto, EMQX, HiveMQ, VerneMQ)
+  /** Bytes of payload queued per session. */
+  maxQueuedBytes?: number; // 64 MiB
+  /** Also queue QoS 0 messages for offline persistent sessions. */
+  queueQos0?: boolean; // false
+  /** Unsent bytes a connection may hold before it counts as a slow consumer (QoS 0 dropped, QoS 1/2 wait). */
+  maxSocketBacklog?: number; // 1 MiB
+  /** Subscriptions one session may hold. */
+  maxSubscriptionsPerSession?: number; // 10 000
+  /** Levels in a topic name or filter (the tree is walked level by level). */
+  maxTopicLevels?: number; // 128 (EMQX)
+  /** Longest session a client may ask for, in seconds (also applied to 3.x persistent sessions). */
+  maxSessionExpiryInterval?: number; // 0xFFFFFFFF: never expires
+  /** Longest client id, in bytes. */
+  maxClientIdLength?: number; // 65535
+  /** Give a client that sends an empty client id one of ours (v5, and 3.1.1 with clean session). */
+  allowEmptyClientId?: boolean; // true
+  /** Topic Alias Maximum advertised to v5 clients (aliases a client may set towards us). */
+  topicAliasMaximum?: number; // 10
+  /** Features advertised in the v5 CONNACK. */
+  maximumQoS?: 0 | 1 | 2; // 2
+  retainAvailable?: boolean; // true
+  wildcardSubscriptionAvailable?: boolean; // true
+  subscriptionIdentifiersAvailable?: boolean; // true
+  sharedSubscriptionAvailable?: boolean; // true
+  /** Authentication and authorization hooks. */
+  hooks?: Hooks;
+}
+
+export type ResolvedOptions = Required<Omit<BrokerOptions, 'hooks'>> & { hooks: Hooks };
+
+export const DEFAULT_OPTIONS: Required<Omit<BrokerOptions, 'hooks'>> = {
+  maxPacketSize: 1024 * 1024,
+  maxConnectPacketSize: 64 * 1024,
+  connectTimeout: 10_000,
+  maxKeepAlive: 65535,
+  receiveMaximum: 100,
+  maxInflight: 1000,
+  maxQueuedMessages: 1000,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  queueQos0: false,
+  maxSocketBacklog: 1024 * 1024,
+  maxSubscriptionsPerSession: 10_000,
+  maxTopicLevels: 128,
+  maxSessionExpiryInterval: 0xffffffff,
+  maxClientIdLength: 65535,
+  allowEmptyClientId: true,
+  topicAliasMaximum: 10,
+  maximumQoS: 2,
+  retainAvailable: true,
+  wildcardSubscriptionAvailable: true,
+  subscriptionIdentifiersAvailable: true,
+  sharedSubscriptionAvailable: true,
+};
+
+export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
+  const resolved = { ...DEFAULT_OPTIONS, hooks: {} as Hooks };
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (!(key in resolved)) throw new TypeError(`unknown broker option '${key}'`);
+    (resolved as Record<string, unknown>)[key] = value;
+  }
+  checkRange(resolved.maxPacketSize, 'maxPacketSize', 16, 268_435_460);
+  checkRange(resolved.maxConnectPacketSize, 'maxConnectPacketSize', 16, 268_435_460);
+  checkRange(resolved.receiveMaximum, 'receiveMaximum', 1, 65535);
+  checkRange(resolved.maxInflight, 'maxInflight', 1, 65535);
+  checkRange(resolved.maxKeepAlive, 'maxKeepAlive', 1, 65535);
+  checkRange(resolved.topicAliasMaximum, 'topicAliasMaximum', 0, 65535);
+  checkRange(resolved.maxSessionExpiryInterval, 'maxSessionExpiryInterval', 0, 0xffffffff);
+  return resolved;
+}
+
+function checkRange(value: number, name: string, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`option ${name} must be an integer from ${min} to ${max}, got ${value}`);
+  }
+}

@@ -1,0 +1,154 @@
+// One client's session: its subscriptions, the outbound inflight window and queue, the inbound
+// QoS 2 packet ids awaiting PUBREL, its will and expiry. Plain data and small functions; the
+// network link is an Outlet, so this module knows nothing of sockets or byte layout.
+
+import type { ProtocolVersion, QoS, Will } from '../protocol/index.js';
+import { messageCost, type Message } from './message.js';
+
+export interface SubscriptionOptions {
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  subscriptionId: number | undefined;
+}
+
+/** A message on its way to one subscriber. */
+export interface Delivery {
+  readonly message: Message;
+  readonly qos: QoS;
+  /** The RETAIN flag this subscriber sees. */
+  readonly retain: boolean;
+  readonly subscriptionIds: number[] | undefined;
+}
+
+export type Awaiting = 'puback' | 'pubrec' | 'pubcomp';
+
+export interface InflightEntry {
+  readonly packetId: number;
+  /** Undefined once PUBREC came back: only the id is left to complete. */
+  delivery: Delivery | undefined;
+  awaiting: Awaiting;
+}
+
+/** The network link a session is attached to while its client is connected. */
+export interface Outlet {
+  readonly protocolVersion: ProtocolVersion;
+  /** Most unacknowledged QoS 1/2 PUBLISH packets the client accepts (v5 Receive Maximum). */
+  readonly sendQuota: number;
+  /** Largest packet the client accepts (v5 Maximum Packet Size). */
+  readonly maxPacketSize: number;
+  /** True while the link holds more unsent bytes than its budget. */
+  congested(): boolean;
+  write(head: Buffer, tail?: Buffer): void;
+}
+
+export interface QueueLimits {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export interface Session {
+  readonly clientId: string;
+  protocolVersion: ProtocolVersion;
+  readonly subscriptions: Map<string, SubscriptionOptions>;
+  /** Seconds the session outlives its connection: 0 ends it with the connection, 0xFFFFFFFF never. */
+  expiryInterval: number;
+  outlet: Outlet | undefined;
+  readonly inflight: Map<number, InflightEntry>;
+  /** Deliveries waiting for the client or for room in its window; `queueHead` is the first live one. */
+  queue: Delivery[];
+  queueHead: number;
+  queuedBytes: number;
+  nextPacketId: number;
+  /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-10] (v5) / [MQTT-4.3.3-2] (3.1.1). */
+  readonly awaitingRelease: Set<number>;
+  /** The will of the current or last connection, until it is published or discarded. */
+  will: Will | undefined;
+  /** Increases at every takeover: a cluster uses it to tell the owner apart. */
+  epoch: number;
+  /** Fan-out scratch: the publish this session last matched, merged over overlapping filters. */
+  fanoutStamp: number;
+  fanoutQos: QoS;
+  fanoutRetainAsPublished: boolean;
+  fanoutSubscriptionIds: number[] | undefined;
+  /** Counters of messages this session did not get, by reason. */
+  dropped: { queueFull: number; expired: number; tooLarge: number; slowConsumer: number };
+}
+
+export function createSession(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number): Session {
+  return {
+    clientId,
+    protocolVersion,
+    subscriptions: new Map(),
+    expiryInterval,
+    outlet: undefined,
+    inflight: new Map(),
+    queue: [],
+    queueHead: 0,
+    queuedBytes: 0,
+    nextPacketId: 1,
+    awaitingRelease: new Set(),
+    will: undefined,
+    epoch: 0,
+    fanoutStamp: 0,
+    fanoutQos: 0,
+    fanoutRetainAsPublished: false,
+    fanoutSubscriptionIds: undefined,
+    dropped: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0 },
+  };
+}
+
+export function queueLength(s: Session): number {
+  return s.queue.length - s.queueHead;
+}
+
+/** Adds a delivery at the end of the queue; false (and nothing queued) when a bound is reached. */
+export function enqueue(s: Session, d: Delivery, limits: QueueLimits): boolean {
+  const cost = messageCost(d.message);
+  if (queueLength(s) >= limits.maxMessages || s.queuedBytes + cost > limits.maxBytes) {
+    s.dropped.queueFull++;
+    return false;
+  }
+  s.queue.push(d);
+  s.queuedBytes += cost;
+  return true;
+}
+
+export function peekQueue(s: Session): Delivery | undefined {
+  return s.queueHead < s.queue.length ? s.queue[s.queueHead] : undefined;
+}
+
+export function shiftQueue(s: Session): Delivery | undefined {
+  if (s.queueHead >= s.queue.length) return undefined;
+  const d = s.queue[s.queueHead];
+  s.queue[s.queueHead] = undefined as unknown as Delivery;
+  s.queueHead++;
+  s.queuedBytes -= messageCost(d.message);
+  if (s.queueHead === s.queue.length) {
+    s.queue.length = 0;
+    s.queueHead = 0;
+  } else if (s.queueHead > 1024 && s.queueHead * 2 > s.queue.length) {
+    s.queue = s.queue.slice(s.queueHead);
+    s.queueHead = 0;
+  }
+  return d;
+}
+
+export function clearQueue(s: Session): void {
+  s.queue = [];
+  s.queueHead = 0;
+  s.queuedBytes = 0;
+}
+
+/**
+ * A packet identifier not in use by any unacknowledged outbound PUBLISH [MQTT-2.2.1-3],
+ * or undefined when all 65535 are taken.
+ */
+export function allocatePacketId(s: Session): number | undefined {
+  if (s.inflight.size >= 65535) return undefined;
+  let id = s.nextPacketId;
+  while (s.inflight.has(id)) id = id === 65535 ? 1 : id + 1;
+  s.nextPacketId = id === 65535 ? 1 : id + 1;
+  return id;
+}
