@@ -51,7 +51,7 @@ export class Writer {
   }
 
   bytes(b: Buffer): void {
-    b.copy(this.buf, this.pos);
+    this.buf.set(b, this.pos);
     this.pos += b.length;
   }
 }
