@@ -71,6 +71,10 @@ export interface GroupReport {
   results: CaseResult[];
   /** Free-form remarks the group wants printed under its table (cross-checks, caveats). */
   notes: string[];
+  /** A group whose results are not ours-vs-theirs pairs renders its own table here. */
+  table?: string;
+  /** Raw figures for --json, when `results` does not hold them. */
+  data?: unknown;
 }
 
 /** A scenario group, as selected on the command line of bench/run.ts. */
@@ -261,6 +265,11 @@ export function renderReport(report: GroupReport): string {
     'ours/theirs',
   ];
   const lines: string[] = [];
+  if (report.table !== undefined) {
+    lines.push(report.table);
+    for (const n of report.notes) lines.push(`note: ${n}`);
+    return lines.join('\n');
+  }
   let section: string | undefined;
   const rows: string[][] = [];
   for (const r of report.results) {

@@ -2,13 +2,14 @@
 // With no group named, every registered group runs. A group lives in its own file and exports a
 // BenchGroup; to add one, import it and append it to GROUPS below.
 
+import { brokerGroup } from './broker.js';
 import { codecGroup } from './codec.js';
 import {
   DEFAULT_TIMING, machineInfo, renderReport, sinkValue, type BenchGroup, type GroupReport, type TimingOptions,
 } from './harness.js';
 
 /** The registry of scenario groups, in the order they run. */
-const GROUPS: readonly BenchGroup[] = [codecGroup];
+const GROUPS: readonly BenchGroup[] = [codecGroup, brokerGroup];
 
 interface Args {
   groups: BenchGroup[];
