@@ -42,6 +42,8 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private readonly fanout: Fanout;
   private readonly connections = new Set<Connection>();
   private readonly servers: Server[] = [];
+  /** The connection whose PUBLISH is being fanned out, to slow it down if a subscriber cannot keep up. */
+  private publisher: Connection | undefined;
   private dirty: Connection[] = [];
   private flushScheduled = false;
   private closing = false;
@@ -54,6 +56,8 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       limits: { maxMessages: this.options.maxQueuedMessages, maxBytes: this.options.maxQueuedBytes },
       queueQos0: this.options.queueQos0,
       counters: { sent: 0, dropped: 0 },
+      backpressure: (session) => this.backpressure(session),
+      relieve: (session) => this.relieve(session),
     };
     this.fanout = new Fanout(this.tree, this.delivery);
     this.registry = new SessionRegistry({
@@ -125,7 +129,8 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     }, Date.now()));
   }
 
-  publishMessage(message: Message): number {
+  /** `from`: the connection it came from, paused if a subscriber cannot keep up. */
+  publishMessage(message: Message, from?: Connection): number {
     if (message.retain) {
       // [MQTT-3.3.1-10] [MQTT-3.3.1-11]: an empty retained payload clears the topic's retained message.
       if (message.payload.length === 0) this.retained.delete(message.topic);
@@ -135,7 +140,53 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
         this.retained.set(message.topic, message);
       }
     }
-    return this.fanout.publish(message);
+    this.publisher = from;
+    try {
+      return this.fanout.publish(message);
+    } finally {
+      this.publisher = undefined;
+    }
+  }
+
+  /**
+   * A session cannot keep up: pause the publisher feeding it until it catches up, unless it has
+   * been behind for longer than slowConsumerTimeout, in which case it is left behind instead.
+   */
+  private backpressure(session: Session): boolean {
+    const publisher = this.publisher;
+    if (publisher === undefined || publisher.session === session) return false;
+    const now = performance.now();
+    if (session.congestedSince === 0) session.congestedSince = now;
+    else if (now - session.congestedSince > this.options.slowConsumerTimeout) {
+      // Isolated: nobody waits for it any more, until it catches up (relieve).
+      this.releasePublishers(session);
+      return false;
+    }
+    const blocked = (session.blockedPublishers ??= new Set());
+    if (!blocked.has(publisher)) {
+      if (blocked.size === 0) {
+        // The timeout must also run out when nothing more comes for this session (its only
+        // publishers are the paused ones): else a subscriber that never reads stalls them forever.
+        setTimeout(() => {
+          if (session.blockedPublishers === blocked) this.releasePublishers(session);
+        }, this.options.slowConsumerTimeout - (now - session.congestedSince) + 1).unref();
+      }
+      blocked.add(publisher);
+      publisher.pauseReading();
+    }
+    return true;
+  }
+
+  private relieve(session: Session): void {
+    session.congestedSince = 0;
+    this.releasePublishers(session);
+  }
+
+  private releasePublishers(session: Session): void {
+    const blocked = session.blockedPublishers;
+    if (blocked === undefined) return;
+    session.blockedPublishers = undefined;
+    for (const publisher of blocked) publisher.resumeReading();
   }
 
   connectionOf(session: Session): Connection | undefined {
@@ -170,6 +221,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.connections.delete(conn);
     const session = conn.session;
     if (session !== undefined && session.outlet === conn) {
+      this.relieve(session);
       this.registry.detach(session, conn.will);
       this.emit('clientDisconnect', conn);
     }

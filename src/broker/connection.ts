@@ -54,6 +54,8 @@ export class Connection implements Outlet, ClientInfo {
   problemInformation = true;
   /** v5 inbound Topic Alias mappings (alias to topic name); per connection [MQTT-3.3.2-7]. */
   topicAliases: Map<number, string> | undefined;
+  /** The Session Expiry Interval the CONNECT asked for (before any cap): DISCONNECT rules use it. */
+  requestedExpiry = 0;
   /** QoS 1 PUBLISH received whose PUBACK waits on a hook. */
   pendingAcks = 0;
   /** v5 enhanced authentication in progress or done: its method and the hook's scratch state. */
@@ -64,9 +66,15 @@ export class Connection implements Outlet, ClientInfo {
   completeConnect: ((result: { data?: Buffer | undefined }) => void) | undefined;
 
   private pending: Promise<void> | undefined;
-  private corked = false;
+  /** What this turn wrote, sent as one buffer when the turn ends. */
+  private pendingChunks: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Reasons reading is paused (a hook being awaited, subscribers that cannot keep up). */
+  private readPauses = 0;
   private keepAliveMs = 0;
   private lastPacketAt = 0;
+  /** The first bytes received, kept until CONNECT is decoded (see connectIsV5). */
+  private firstBytes = Buffer.alloc(0);
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly host: ConnectionHost, readonly socket: Duplex, readonly peer: PeerInfo) {
@@ -83,6 +91,9 @@ export class Connection implements Outlet, ClientInfo {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    if (this.decoder.protocolVersion === undefined && this.firstBytes.length < 16) {
+      this.firstBytes = Buffer.concat([this.firstBytes, chunk.subarray(0, 16)]);
+    }
     this.decoder.push(chunk);
     if (this.pending === undefined) this.process();
   }
@@ -110,28 +121,39 @@ export class Connection implements Outlet, ClientInfo {
 
   private wait(result: Promise<void>): void {
     this.pending = result;
-    this.socket.pause();
+    this.pauseReading();
     result.then(() => {
       this.pending = undefined;
-      if (this.state === 'closed') return;
-      this.socket.resume();
-      this.process();
+      this.resumeReading();
+      if (this.state !== 'closed') this.process();
     }, (err: unknown) => {
       this.pending = undefined;
+      this.resumeReading();
       this.fail(err);
     });
   }
 
-  /** Outlet: queues bytes for this turn's batched write. */
+  pauseReading(): void {
+    if (this.readPauses++ === 0) this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (--this.readPauses === 0 && this.state !== 'closed') this.socket.resume();
+  }
+
+  /**
+   * Outlet: queues bytes for this turn's write. A turn's packets go to the socket as one
+   * buffer at the end of the turn, not as one stream write each.
+   */
   write(head: Buffer, tail?: Buffer): void {
     if (this.state === 'closed') return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      this.host.scheduleFlush(this);
+    if (this.pendingBytes === 0) this.host.scheduleFlush(this);
+    this.pendingChunks.push(head);
+    this.pendingBytes += head.length;
+    if (tail !== undefined) {
+      this.pendingChunks.push(tail);
+      this.pendingBytes += tail.length;
     }
-    this.socket.write(head);
-    if (tail !== undefined) this.socket.write(tail);
   }
 
   send(packet: Packet): void {
@@ -139,13 +161,18 @@ export class Connection implements Outlet, ClientInfo {
   }
 
   flush(): void {
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
+    const n = this.pendingChunks.length;
+    if (n === 0) return;
+    const bytes = n === 1 ? this.pendingChunks[0] : Buffer.concat(this.pendingChunks, this.pendingBytes);
+    this.pendingChunks = [];
+    this.pendingBytes = 0;
+    // A write the socket took without going over its high-water mark emits no 'drain' later:
+    // tell the broker now, so publishers paused for this subscriber go on.
+    if (this.socket.write(bytes)) this.host.drained(this);
   }
 
   congested(): boolean {
-    return this.socket.writableLength > this.host.maxSocketBacklog;
+    return this.socket.writableLength + this.pendingBytes > this.host.maxSocketBacklog;
   }
 
   /** CONNECT accepted: packets may now be as large as the broker allows; keep alive starts. */
@@ -175,7 +202,9 @@ export class Connection implements Outlet, ClientInfo {
   disconnect(reasonCode: number, reason?: string): void {
     if (this.state === 'closed') return;
     const connecting = this.state !== 'connected';
-    const version = connecting ? this.decoder.protocolVersion : this.protocolVersion;
+    // A CONNECT refused from its fixed header alone (too large) has not told the decoder its
+    // version: read the level from its first bytes, so a v5 client gets CONNACK 0x95 (3.2.2.2).
+    const version = connecting ? this.decoder.protocolVersion ?? (connectIsV5(this.firstBytes) ? 5 : undefined) : this.protocolVersion;
     try {
       if (version === 5) {
         const reasonString = this.problemInformation && reason !== undefined ? reason : undefined;
@@ -224,4 +253,13 @@ export class Connection implements Outlet, ClientInfo {
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.host.closed(this);
   }
+}
+
+/** Whether these first bytes of a stream are a CONNECT with protocol name MQTT and level 5. */
+function connectIsV5(b: Buffer): boolean {
+  if (b.length < 2 || b[0] !== 0x10) return false;
+  let i = 1;
+  while (i < 4 && i < b.length && (b[i] & 0x80) !== 0) i++;
+  i++; // past the last Remaining Length byte
+  return b.length > i + 6 && b.readUInt16BE(i) === 4 && b.toString('latin1', i + 2, i + 6) === 'MQTT' && b[i + 6] === 5;
 }

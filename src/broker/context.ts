@@ -23,7 +23,7 @@ export interface BrokerContext {
   readonly delivery: DeliveryContext;
   readonly stats: BrokerStats;
   /** Stores it if retained, then delivers it to every matching session; returns how many matched. */
-  publishMessage(message: Message): number;
+  publishMessage(message: Message, from?: Connection): number;
   /** The connection a session is attached to, if any. */
   connectionOf(session: Session): Connection | undefined;
 }

@@ -6,7 +6,7 @@ import { preparePublish, publishHead, type PreparedPublish } from '../protocol/p
 import type { PublishProperties, QoS } from '../protocol/index.js';
 import { detach, remainingExpiry, type Message } from '../session/message.js';
 import {
-  allocatePacketId, enqueue, peekQueue, shiftQueue, type Delivery, type Outlet, type QueueLimits, type Session,
+  allocatePacketId, enqueue, peekQueue, queueLength, shiftQueue, type Delivery, type Outlet, type QueueLimits, type Session,
 } from '../session/session.js';
 
 export interface DeliveryContext {
@@ -15,6 +15,13 @@ export interface DeliveryContext {
   readonly queueQos0: boolean;
   /** Counts a message a session did not get. */
   readonly counters: { sent: number; dropped: number };
+  /**
+   * The session cannot keep up: pause whoever is publishing to it. False when nobody can be
+   * paused (the broker's own messages) or the session has been slow for too long (isolated).
+   */
+  backpressure(session: Session): boolean;
+  /** The session caught up: resume the publishers it had paused. */
+  relieve(session: Session): void;
 }
 
 /** Hands one message to one session at the QoS and RETAIN flag it gets. */
@@ -22,7 +29,9 @@ export function deliver(ctx: DeliveryContext, session: Session, delivery: Delive
   const outlet = session.outlet;
   if (delivery.qos === 0) {
     if (outlet !== undefined) {
-      if (outlet.congested()) {
+      // A congested subscriber slows its publishers first; QoS 0 is dropped only when that
+      // cannot be done or has gone on too long (slow-consumer isolation).
+      if (outlet.congested() && !ctx.backpressure(session)) {
         session.dropped.slowConsumer++;
         ctx.counters.dropped++;
         return;
@@ -41,6 +50,10 @@ export function deliver(ctx: DeliveryContext, session: Session, delivery: Delive
     return;
   }
   queue(ctx, session, delivery);
+  // A queue past half its bound, or a congested link, slows the publishers feeding it.
+  if (outlet !== undefined && (queueLength(session) * 2 > ctx.limits.maxMessages || outlet.congested())) {
+    ctx.backpressure(session);
+  }
 }
 
 function canSend(session: Session, outlet: Outlet): boolean {
@@ -69,16 +82,19 @@ export function pump(ctx: DeliveryContext, session: Session): void {
       continue;
     }
     if (d.qos === 0) {
-      if (outlet.congested()) return;
+      if (outlet.congested()) break;
       shiftQueue(session);
       send(ctx, session, outlet, d, 0, false);
       continue;
     }
-    if (!canSend(session, outlet)) return;
+    if (!canSend(session, outlet)) break;
     shiftQueue(session);
     const packetId = allocatePacketId(session)!;
     session.inflight.set(packetId, { packetId, delivery: d, awaiting: d.qos === 1 ? 'puback' : 'pubrec' });
     send(ctx, session, outlet, d, packetId, false);
+  }
+  if (session.congestedSince !== 0 && !outlet.congested() && queueLength(session) * 4 <= ctx.limits.maxMessages) {
+    ctx.relieve(session);
   }
 }
 

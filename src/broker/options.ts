@@ -22,8 +22,16 @@ export interface BrokerOptions {
   maxQueuedBytes?: number; // 64 MiB
   /** Also queue QoS 0 messages for offline persistent sessions. */
   queueQos0?: boolean; // false
-  /** Unsent bytes a connection may hold before it counts as a slow consumer (QoS 0 dropped, QoS 1/2 wait). */
-  maxSocketBacklog?: number; // 1 MiB
+  /**
+   * Unsent bytes a connection may hold before it counts as congested: the publishers feeding it
+   * are paused until it drains (see slowConsumerTimeout), QoS 1/2 wait in its queue.
+   */
+  maxSocketBacklog?: number; // 256 KiB: it only has to absorb one turn's burst
+  /**
+   * Milliseconds a subscriber may stay unable to keep up while its publishers are slowed down
+   * for it; past that it is left behind (its QoS 0 dropped, QoS 1/2 queued within bounds).
+   */
+  slowConsumerTimeout?: number; // 5 s
   /** Subscriptions one session may hold. */
   maxSubscriptionsPerSession?: number; // 10 000
   /** Levels in a topic name or filter (the tree is walked level by level). */
@@ -58,7 +66,8 @@ export const DEFAULT_OPTIONS: Required<Omit<BrokerOptions, 'hooks'>> = {
   maxQueuedMessages: 1000,
   maxQueuedBytes: 64 * 1024 * 1024,
   queueQos0: false,
-  maxSocketBacklog: 1024 * 1024,
+  maxSocketBacklog: 256 * 1024,
+  slowConsumerTimeout: 5000,
   maxSubscriptionsPerSession: 10_000,
   maxTopicLevels: 128,
   maxSessionExpiryInterval: 0xffffffff,

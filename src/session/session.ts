@@ -43,6 +43,12 @@ export interface Outlet {
   write(head: Buffer, tail?: Buffer): void;
 }
 
+/** A publisher whose reading can be paused while a session it feeds cannot keep up. */
+export interface Pausable {
+  pauseReading(): void;
+  resumeReading(): void;
+}
+
 export interface QueueLimits {
   maxMessages: number;
   maxBytes: number;
@@ -72,6 +78,10 @@ export interface Session {
   fanoutQos: QoS;
   fanoutRetainAsPublished: boolean;
   fanoutSubscriptionIds: number[] | undefined;
+  /** Publishers paused because this session could not keep up; resumed when it catches up. */
+  blockedPublishers: Set<Pausable> | undefined;
+  /** performance.now() when the current spell of congestion began; 0 when not congested. */
+  congestedSince: number;
   /** Counters of messages this session did not get, by reason. */
   dropped: { queueFull: number; expired: number; tooLarge: number; slowConsumer: number };
 }
@@ -95,6 +105,8 @@ export function createSession(clientId: string, protocolVersion: ProtocolVersion
     fanoutQos: 0,
     fanoutRetainAsPublished: false,
     fanoutSubscriptionIds: undefined,
+    blockedPublishers: undefined,
+    congestedSince: 0,
     dropped: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0 },
   };
 }

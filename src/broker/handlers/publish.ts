@@ -57,7 +57,7 @@ function route(b: BrokerContext, conn: Connection, p: PublishPacket, topic: stri
     const message = createMessage({
       topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties, origin: conn.clientId,
     }, Date.now());
-    const matched = b.publishMessage(message);
+    const matched = b.publishMessage(message, conn);
     // v5: 0x10 tells the publisher nobody was subscribed (3.4.2.1).
     if (matched === 0 && !p.retain) reasonCode = 0x10;
   }
