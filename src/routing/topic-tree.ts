@@ -54,6 +54,9 @@ export function roundRobin<S>(group: SharedGroup<S>): SubscriptionEntry<S> | und
 export class TopicTree<S> {
   private readonly root: Node<S> = newNode();
   private filterCount = 0;
+  private matching = false;
+  private readonly stackNodes: Node<S>[] = [];
+  private readonly stackDepths: number[] = [];
   private subscriptionCount = 0;
 
   constructor(private readonly events: TopicTreeEvents = {}) {}
@@ -148,34 +151,48 @@ export class TopicTree<S> {
    */
   match(topic: string, visit: MatchVisitor<S>, pick: SharedPicker<S> = roundRobin): void {
     const levels = topic.split('/');
+    const n = levels.length;
     // [MQTT-4.7.2-1] A topic starting with '$' is not matched by '+' or '#' at the first level.
     const dollar = topic.charCodeAt(0) === 0x24;
-    this.walk(this.root, levels, 0, dollar, topic, visit, pick);
-  }
-
-  private walk(node: Node<S>, levels: string[], i: number, dollar: boolean, topic: string,
-    visit: MatchVisitor<S>, pick: SharedPicker<S>): void {
-    const children = node.children;
-    if (children === undefined) return;
-    const guarded = dollar && i === 0;
-    // '#' matches this level and everything below it, and its parent level too [MQTT-4.7.1-2].
-    if (!guarded) {
-      const hash = children.get('#');
-      if (hash !== undefined) this.emit(hash, topic, visit, pick);
+    // An explicit stack (reused between calls) instead of recursion: no depth limit, no allocation.
+    const reentered = this.matching;
+    this.matching = true;
+    const nodes = reentered ? [] : this.stackNodes;
+    const depths = reentered ? [] : this.stackDepths;
+    let top = 0;
+    nodes[top] = this.root;
+    depths[top++] = 0;
+    while (top > 0) {
+      const node = nodes[--top];
+      const i = depths[top];
+      const children = node.children;
+      if (children === undefined) continue;
+      const guarded = dollar && i === 0;
+      // '#' matches this level and everything below it, and its parent level too [MQTT-4.7.1-2].
+      if (!guarded) {
+        const hash = children.get('#');
+        if (hash !== undefined) this.emit(hash, topic, visit, pick);
+      }
+      if (i === n) continue;
+      const exact = children.get(levels[i]);
+      if (exact !== undefined) {
+        if (i + 1 === n) this.emit(exact, topic, visit, pick);
+        nodes[top] = exact;
+        depths[top++] = i + 1;
+      }
+      if (!guarded) {
+        const plus = children.get('+');
+        if (plus !== undefined) {
+          if (i + 1 === n) this.emit(plus, topic, visit, pick);
+          nodes[top] = plus;
+          depths[top++] = i + 1;
+        }
+      }
     }
-    if (i === levels.length) return;
-    const exact = children.get(levels[i]);
-    if (exact !== undefined) this.step(exact, levels, i, dollar, topic, visit, pick);
-    if (!guarded) {
-      const plus = children.get('+');
-      if (plus !== undefined) this.step(plus, levels, i, dollar, topic, visit, pick);
+    if (!reentered) {
+      this.matching = false;
+      nodes.length = Math.min(nodes.length, 64);
     }
-  }
-
-  private step(node: Node<S>, levels: string[], i: number, dollar: boolean, topic: string,
-    visit: MatchVisitor<S>, pick: SharedPicker<S>): void {
-    if (i + 1 === levels.length) this.emit(node, topic, visit, pick);
-    this.walk(node, levels, i + 1, dollar, topic, visit, pick);
   }
 
   private emit(node: Node<S>, topic: string, visit: MatchVisitor<S>, pick: SharedPicker<S>): void {
