@@ -167,13 +167,14 @@ export interface TestClient {
 
 /** Connects MQTT.js with the given protocol version (3 uses the 3.1 protocol name MQIsdp). */
 export async function connectClient(url: string, version: 3 | 4 | 5, options: IClientOptions = {}): Promise<TestClient> {
-  const client = await within(mqtt.connectAsync(url, {
+  const client = mqtt.connect(url, {
     protocolVersion: version,
     ...(version === 3 ? { protocolId: 'MQIsdp' } : {}),
     reconnectPeriod: 0,
     connectTimeout: WAIT_MS,
     ...options,
-  }), 'MQTT.js to connect');
+  });
+  // Listen before the CONNACK: a resumed session's queued messages follow it at once.
   const received: ReceivedMessage[] = [];
   const queue: ReceivedMessage[] = [];
   let waiter: (() => void) | undefined;
@@ -185,6 +186,16 @@ export async function connectClient(url: string, version: 3 | 4 | 5, options: IC
     waiter = undefined;
     w?.();
   });
+  try {
+    await within(new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+      client.once('close', () => reject(new Error('connection closed before CONNACK')));
+    }), 'MQTT.js to connect');
+  } catch (err) {
+    client.end(true);
+    throw err;
+  }
   return {
     client,
     received,

@@ -47,6 +47,7 @@ export function handleConnect(b: BrokerContext, conn: Connection, p: ConnectPack
 
   // Session lifetime: v5 Session Expiry Interval (absent: 0); 3.x Clean Session 0 means "never".
   let expiryInterval = v5 ? props?.sessionExpiryInterval ?? 0 : p.clean ? 0 : NEVER_EXPIRES;
+  conn.requestedExpiry = expiryInterval;
   if (expiryInterval > o.maxSessionExpiryInterval) {
     expiryInterval = o.maxSessionExpiryInterval;
     if (v5) connack.sessionExpiryInterval = expiryInterval; // 3.2.2.3.2

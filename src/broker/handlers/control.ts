@@ -16,8 +16,8 @@ export function handleDisconnect(b: BrokerContext, conn: Connection, p: Disconne
   const session = conn.session!;
   const expiry = p.properties?.sessionExpiryInterval;
   if (expiry !== undefined) {
-    // 3.14.2.2.2: a non-zero expiry at DISCONNECT after a zero one at CONNECT is a Protocol Error.
-    if (session.expiryInterval === 0 && expiry !== 0) {
+    // 3.14.2.2.2: a non-zero expiry at DISCONNECT after a zero one in the CONNECT is a Protocol Error.
+    if (conn.requestedExpiry === 0 && expiry !== 0) {
       throw new ProtocolError(0x82, 'session expiry set at DISCONNECT after 0 at CONNECT');
     }
     session.expiryInterval = Math.min(expiry, b.options.maxSessionExpiryInterval);
