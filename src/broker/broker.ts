@@ -18,6 +18,9 @@ import { Fanout } from './fanout.js';
 import { dispatch } from './handlers/index.js';
 import { isPromise, refusalCode } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
+import { handOffShared } from './shared-handoff.js';
+import { SysPublisher, type SysSnapshot } from './sys.js';
+import { PETREL_VERSION } from './version.js';
 
 export interface ListenOptions {
   port?: number;
@@ -38,7 +41,9 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   readonly retained = new RetainedIndex<Message>();
   readonly registry: SessionRegistry;
   readonly delivery: DeliveryContext;
-  readonly stats: BrokerStats = { connectionsTotal: 0, messagesReceived: 0, bytesReceived: 0 };
+  readonly stats: BrokerStats = { connectionsTotal: 0, messagesReceived: 0, bytesReceived: 0, bytesSent: 0 };
+  private readonly startedAt = Date.now();
+  private readonly sys: SysPublisher;
   private readonly fanout: Fanout;
   private readonly connections = new Set<Connection>();
   private readonly servers: Server[] = [];
@@ -59,11 +64,13 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       backpressure: (session) => this.backpressure(session),
       relieve: (session) => this.relieve(session),
     };
-    this.fanout = new Fanout(this.tree, this.delivery);
+    this.fanout = new Fanout(this.tree, this.delivery, this.options.sharedSubscriptionStrategy);
+    this.sys = new SysPublisher(this, (topic, payload) => createMessage({ topic, payload: Buffer.from(payload), qos: 0, retain: true }, Date.now()));
     this.registry = new SessionRegistry({
       onSessionEnd: (session) => this.sessionEnded(session),
       publishWill: (session, will) => this.publishWill(session, will),
     });
+    if (this.options.sysInterval > 0) this.sys.start(this.options.sysInterval);
   }
 
   // ConnectionHost: what each connection asks of the broker.
@@ -115,6 +122,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.sys.stop();
     const stopped = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const conn of [...this.connections]) conn.disconnect(0x8b, 'server shutting down');
     this.registry.close();
@@ -223,6 +231,11 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (session !== undefined && session.outlet === conn) {
       this.relieve(session);
       this.registry.detach(session, conn.will);
+      // A session that goes on gives its shared-subscription messages not yet sent, and QoS 1
+      // ones not yet acknowledged, to other members (v5 4.8.2); QoS 2 waits for it to come back.
+      if (this.registry.get(session.clientId) === session) {
+        handOffShared(this.delivery, this.tree, session, { inflightQos1: true, inflightQos2: false, sessionContinues: true });
+      }
       this.emit('clientDisconnect', conn);
     }
   }
@@ -230,6 +243,24 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   internalError(conn: Connection, err: unknown): void {
     if (this.listenerCount('clientError') > 0) this.emit('clientError', conn, err);
     else process.emitWarning(`petrel: internal error on a connection of ${conn.clientId || 'unknown client'}: ${String(err)}`);
+  }
+
+  sysSnapshot(): SysSnapshot {
+    let connected = 0;
+    for (const c of this.connections) if (c.state === 'connected') connected++;
+    return {
+      version: PETREL_VERSION,
+      uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      clientsConnected: connected,
+      sessions: this.registry.size,
+      messagesReceived: this.stats.messagesReceived,
+      messagesSent: this.delivery.counters.sent,
+      messagesDropped: this.delivery.counters.dropped,
+      bytesReceived: this.stats.bytesReceived,
+      bytesSent: this.stats.bytesSent,
+      subscriptions: this.tree.subscriptions,
+      retained: this.retained.size,
+    };
   }
 
   private publishWill(session: Session, will: Will): void {
@@ -254,6 +285,8 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private sessionEnded(session: Session): void {
     for (const filter of session.subscriptions.keys()) this.tree.remove(session, filter);
     session.subscriptions.clear();
+    // What the session's shared subscriptions gave it and it never completed goes to other members.
+    handOffShared(this.delivery, this.tree, session, { inflightQos1: true, inflightQos2: true, sessionContinues: false });
     clearQueue(session);
     session.inflight.clear();
     session.awaitingRelease.clear();

@@ -8,6 +8,7 @@ import {
   type Packet, type ProtocolVersion, type Will,
 } from '../protocol/index.js';
 import type { Outlet, Session } from '../session/session.js';
+import type { OutboundAliases } from '../session/topic-aliases.js';
 import type { ClientInfo } from './hooks.js';
 
 export type ConnectionState = 'connecting' | 'authenticating' | 'connected' | 'closed';
@@ -25,6 +26,8 @@ export interface ConnectionHost {
   drained(conn: Connection): void;
   /** The link is gone; called once. */
   closed(conn: Connection): void;
+  /** Counters of bytes in and out, shared by every connection. */
+  readonly stats: { bytesReceived: number; bytesSent: number };
   /** A bug, not a protocol error: for the log. */
   internalError(conn: Connection, err: unknown): void;
 }
@@ -50,10 +53,11 @@ export class Connection implements Outlet, ClientInfo {
   // Outlet: limits the client set on what we send it.
   sendQuota = 65535;
   maxPacketSize = MAX_PACKET_SIZE;
+  topicAliases: OutboundAliases | undefined;
   /** v5 Request Problem Information: reason strings only when the client wants them. */
   problemInformation = true;
   /** v5 inbound Topic Alias mappings (alias to topic name); per connection [MQTT-3.3.2-7]. */
-  topicAliases: Map<number, string> | undefined;
+  inboundAliases: Map<number, string> | undefined;
   /** The Session Expiry Interval the CONNECT asked for (before any cap): DISCONNECT rules use it. */
   requestedExpiry = 0;
   /** QoS 1 PUBLISH received whose PUBACK waits on a hook. */
@@ -91,6 +95,7 @@ export class Connection implements Outlet, ClientInfo {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    this.host.stats.bytesReceived += chunk.length;
     if (this.decoder.protocolVersion === undefined && this.firstBytes.length < 16) {
       this.firstBytes = Buffer.concat([this.firstBytes, chunk.subarray(0, 16)]);
     }
@@ -166,6 +171,7 @@ export class Connection implements Outlet, ClientInfo {
     const bytes = n === 1 ? this.pendingChunks[0] : Buffer.concat(this.pendingChunks, this.pendingBytes);
     this.pendingChunks = [];
     this.pendingBytes = 0;
+    this.host.stats.bytesSent += bytes.length;
     // A write the socket took without going over its high-water mark emits no 'drain' later:
     // tell the broker now, so publishers paused for this subscriber go on.
     if (this.socket.write(bytes)) this.host.drained(this);

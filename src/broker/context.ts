@@ -11,8 +11,11 @@ import type { ResolvedOptions } from './options.js';
 
 export interface BrokerStats {
   connectionsTotal: number;
+  /** PUBLISH packets received from clients. */
   messagesReceived: number;
+  /** Bytes read from and written to client sockets. */
   bytesReceived: number;
+  bytesSent: number;
 }
 
 export interface BrokerContext {

@@ -2,12 +2,13 @@
 // else into its bounded queue, in order. Encoding goes through the message's variant cache, so
 // subscribers that see the same bytes share one encode.
 
-import { preparePublish, publishHead, type PreparedPublish } from '../protocol/publish-encoder.js';
-import type { PublishProperties, QoS } from '../protocol/index.js';
-import { detach, remainingExpiry, type Message } from '../session/message.js';
+import { publishHead } from '../protocol/publish-encoder.js';
+import type { QoS } from '../protocol/index.js';
+import { detach, type Message } from '../session/message.js';
 import {
   allocatePacketId, enqueue, peekQueue, queueLength, shiftQueue, type Delivery, type Outlet, type QueueLimits, type Session,
 } from '../session/session.js';
+import { encodeDelivery } from './publish-variants.js';
 
 export interface DeliveryContext {
   readonly limits: QueueLimits;
@@ -125,10 +126,11 @@ export function pubrel(packetId: number): Buffer {
 }
 
 function send(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Delivery, packetId: number, dup: boolean): void {
-  const prepared = prepared5or3(d, outlet.protocolVersion === 5);
+  const { prepared, newAlias } = encodeDelivery(d, outlet);
   if (prepared.size > outlet.maxPacketSize) {
     // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
     // message is dropped for this client as if it had been delivered.
+    if (newAlias) outlet.topicAliases?.forget(d.message.topic);
     session.dropped.tooLarge++;
     ctx.counters.dropped++;
     if (packetId !== 0) session.inflight.delete(packetId);
@@ -138,33 +140,7 @@ function send(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Deliver
   ctx.counters.sent++;
 }
 
-/** The encoded form of a delivery: from the message's variant cache when it can be shared. */
-function prepared5or3(d: Delivery, v5: boolean): PreparedPublish {
-  const m = d.message;
-  if (d.subscriptionIds === undefined && (m.expiresAt === 0 || !v5)) {
-    const key = (v5 ? 6 : 0) + d.qos * 2 + (d.retain ? 1 : 0);
-    const variants = (m.variants ??= []);
-    let prepared = variants[key];
-    if (prepared === undefined) {
-      prepared = preparePublish({ topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, properties: m.properties }, v5 ? 5 : 4);
-      variants[key] = prepared;
-    }
-    return prepared;
-  }
-  return preparePublish({ topic: m.topic, payload: m.payload, qos: d.qos, retain: d.retain, properties: outboundProperties(d, m) }, 5);
-}
-
-/** Properties for one v5 subscriber: the remaining expiry (3.3.2.3.3) and its subscription ids. */
-function outboundProperties(d: Delivery, m: Message): PublishProperties | undefined {
-  const expiry = remainingExpiry(m, Date.now());
-  if (expiry === undefined && d.subscriptionIds === undefined) return m.properties;
-  const props: PublishProperties = { ...m.properties };
-  if (expiry !== undefined) props.messageExpiryInterval = expiry;
-  if (d.subscriptionIds !== undefined) props.subscriptionIdentifiers = d.subscriptionIds;
-  return props;
-}
-
-/** Builds the delivery a subscriber gets of a message. */
-export function makeDelivery(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined): Delivery {
-  return { message, qos, retain, subscriptionIds };
+/** Builds the delivery a subscriber gets of a message; `shared`: the shared subscription it came through. */
+export function makeDelivery(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shared?: string): Delivery {
+  return { message, qos, retain, subscriptionIds, shared };
 }

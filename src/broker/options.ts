@@ -1,6 +1,7 @@
 // Broker options: every limit with its default and why, in one place. The config file and the
 // CLI flags feed this same object.
 
+import { SHARED_STRATEGIES, type SharedStrategy } from '../routing/shared-strategies.js';
 import type { Hooks } from './hooks.js';
 
 export interface BrokerOptions {
@@ -44,6 +45,14 @@ export interface BrokerOptions {
   allowEmptyClientId?: boolean; // true
   /** Topic Alias Maximum advertised to v5 clients (aliases a client may set towards us). */
   topicAliasMaximum?: number; // 10
+  /** Give v5 clients that allow it Topic Aliases for the topics we send them (LRU per connection). */
+  outboundTopicAliases?: boolean; // true
+  /** How a shared subscription group picks its member: round-robin, random, sticky (by publisher), hash (by topic). */
+  sharedSubscriptionStrategy?: SharedStrategy; // 'round-robin'
+  /** Seconds between `$SYS` updates; 0 turns `$SYS` off. */
+  sysInterval?: number; // 10
+  /** Prefix of the Response Information a v5 client gets when it asks (followed by its client id); '' never sends one. */
+  responseInformation?: string; // 'response/'
   /** Features advertised in the v5 CONNACK. */
   maximumQoS?: 0 | 1 | 2; // 2
   retainAvailable?: boolean; // true
@@ -74,6 +83,10 @@ export const DEFAULT_OPTIONS: Required<Omit<BrokerOptions, 'hooks'>> = {
   maxClientIdLength: 65535,
   allowEmptyClientId: true,
   topicAliasMaximum: 10,
+  outboundTopicAliases: true,
+  sharedSubscriptionStrategy: 'round-robin',
+  sysInterval: 10,
+  responseInformation: 'response/',
   maximumQoS: 2,
   retainAvailable: true,
   wildcardSubscriptionAvailable: true,
@@ -95,6 +108,10 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
   checkRange(resolved.maxKeepAlive, 'maxKeepAlive', 1, 65535);
   checkRange(resolved.topicAliasMaximum, 'topicAliasMaximum', 0, 65535);
   checkRange(resolved.maxSessionExpiryInterval, 'maxSessionExpiryInterval', 0, 0xffffffff);
+  checkRange(resolved.sysInterval, 'sysInterval', 0, 86_400);
+  if (!SHARED_STRATEGIES.includes(resolved.sharedSubscriptionStrategy)) {
+    throw new TypeError(`option sharedSubscriptionStrategy must be one of ${SHARED_STRATEGIES.join(', ')}`);
+  }
   return resolved;
 }
 

@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { Broker } from '../broker/broker.js';
+import { PETREL_VERSION } from '../broker/version.js';
 
 const HELP = `Usage: petrel [options]
 
@@ -34,9 +35,7 @@ async function main(): Promise<void> {
     return;
   }
   if (values.version) {
-    const { readFileSync } = await import('node:fs');
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`petrel ${pkg.version}\n`);
+    process.stdout.write(`petrel ${PETREL_VERSION}\n`);
     return;
   }
   const port = Number(values.port);

@@ -4,6 +4,7 @@
 // "first subscriber of a filter" and "last one gone" are events (the cluster replicates those).
 
 import { parseSharedFilter, SHARE_PREFIX } from '../protocol/topic.js';
+import { pickerFor } from './shared-strategies.js';
 
 /** One subscription of one subscriber, as the tree stores it. S is the subscriber type. */
 export interface SubscriptionEntry<S> {
@@ -42,14 +43,11 @@ export type SharedPicker<S> = (group: SharedGroup<S>, topic: string) => Subscrip
 
 const newNode = <S>(): Node<S> => ({ children: undefined, direct: undefined, shared: undefined });
 
-/** Round robin over the members of a group. */
-export function roundRobin<S>(group: SharedGroup<S>): SubscriptionEntry<S> | undefined {
-  const n = group.members.length;
-  if (n === 0) return undefined;
-  const entry = group.members[group.next % n];
-  group.next = (group.next + 1) % n;
-  return entry;
-}
+const roundRobin = pickerFor<unknown>('round-robin');
+const anyReady = (): boolean => true;
+/** Without a picker: the group's members in turn. */
+const nextMember = <S>(group: SharedGroup<S>, topic: string): SubscriptionEntry<S> | undefined =>
+  roundRobin(group as SharedGroup<unknown>, topic, anyReady) as SubscriptionEntry<S> | undefined;
 
 export class TopicTree<S> {
   private readonly root: Node<S> = newNode();
@@ -149,7 +147,7 @@ export class TopicTree<S> {
    * each shared group chosen by `pick`. A subscriber with overlapping filters is visited once
    * per matching filter; merging them is the caller's business.
    */
-  match(topic: string, visit: MatchVisitor<S>, pick: SharedPicker<S> = roundRobin): void {
+  match(topic: string, visit: MatchVisitor<S>, pick: SharedPicker<S> = nextMember): void {
     const levels = topic.split('/');
     const n = levels.length;
     // [MQTT-4.7.2-1] A topic starting with '$' is not matched by '+' or '#' at the first level.

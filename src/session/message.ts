@@ -19,6 +19,8 @@ export interface Message {
   readonly origin: string | undefined;
   /** Encoded variants, filled as subscribers need them; only for messages without expiry. */
   variants: (PreparedPublish | undefined)[] | undefined;
+  /** Variants with an outbound topic alias, by alias number, known-ness, version, QoS and RETAIN. */
+  aliasVariants: Map<number, PreparedPublish> | undefined;
   detached: boolean;
 }
 
@@ -53,6 +55,7 @@ export function createMessage(input: MessageInput, now: number): Message {
     expiresAt,
     origin: input.origin,
     variants: undefined,
+    aliasVariants: undefined,
     detached: false,
   };
 }

@@ -4,6 +4,7 @@
 
 import type { ProtocolVersion, QoS, Will } from '../protocol/index.js';
 import { messageCost, type Message } from './message.js';
+import type { OutboundAliases } from './topic-aliases.js';
 
 export interface SubscriptionOptions {
   qos: QoS;
@@ -11,6 +12,8 @@ export interface SubscriptionOptions {
   retainAsPublished: boolean;
   retainHandling: 0 | 1 | 2;
   subscriptionId: number | undefined;
+  /** A `$share/{group}/{filter}` subscription. */
+  shared: boolean;
 }
 
 /** A message on its way to one subscriber. */
@@ -20,6 +23,8 @@ export interface Delivery {
   /** The RETAIN flag this subscriber sees. */
   readonly retain: boolean;
   readonly subscriptionIds: number[] | undefined;
+  /** The shared subscription (`$share/...`) it came through, so it can go to another member. */
+  readonly shared: string | undefined;
 }
 
 export type Awaiting = 'puback' | 'pubrec' | 'pubcomp';
@@ -38,6 +43,8 @@ export interface Outlet {
   readonly sendQuota: number;
   /** Largest packet the client accepts (v5 Maximum Packet Size). */
   readonly maxPacketSize: number;
+  /** Outbound Topic Aliases, when the v5 client allows them and the broker uses them. */
+  readonly topicAliases: OutboundAliases | undefined;
   /** True while the link holds more unsent bytes than its budget. */
   congested(): boolean;
   write(head: Buffer, tail?: Buffer): void;

@@ -6,6 +6,7 @@ import {
   PacketType, ProtocolError, topicLevels, type ConnackProperties, type ConnectPacket,
 } from '../../protocol/index.js';
 import { NEVER_EXPIRES } from '../../session/registry.js';
+import { OutboundAliases } from '../../session/topic-aliases.js';
 import type { Connection } from '../connection.js';
 import type { BrokerContext } from '../context.js';
 import { resume } from '../delivery.js';
@@ -44,6 +45,13 @@ export function handleConnect(b: BrokerContext, conn: Connection, p: ConnectPack
   conn.sendQuota = Math.min(props?.receiveMaximum ?? 65535, o.maxInflight);
   if (props?.maximumPacketSize !== undefined) conn.maxPacketSize = props.maximumPacketSize;
   if (props?.requestProblemInformation === false) conn.problemInformation = false;
+  const aliasMaximum = props?.topicAliasMaximum ?? 0;
+  // [MQTT-3.3.2-9] Never more aliases than the client's Topic Alias Maximum (0 or absent: none).
+  if (aliasMaximum > 0 && o.outboundTopicAliases) conn.topicAliases = new OutboundAliases(aliasMaximum);
+  // 3.1.2.11.6 / 3.2.2.3.15: Response Information only when the client asks for it.
+  if (props?.requestResponseInformation === true && o.responseInformation !== '') {
+    connack.responseInformation = `${o.responseInformation}${clientId}`;
+  }
 
   // Session lifetime: v5 Session Expiry Interval (absent: 0); 3.x Clean Session 0 means "never".
   let expiryInterval = v5 ? props?.sessionExpiryInterval ?? 0 : p.clean ? 0 : NEVER_EXPIRES;

@@ -12,7 +12,6 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
   const o = b.options;
   const session = conn.session!;
   b.stats.messagesReceived++;
-  b.stats.bytesReceived += p.payload.length;
 
   const topic = resolveTopic(b, conn, p);
   // [MQTT-3.2.2-11] (v5): a PUBLISH above the Maximum QoS the server advertised.
@@ -35,6 +34,8 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
     }
   }
 
+  // Topics starting with '$' are the server's (4.7.2): clients may not publish to them.
+  if (topic.charCodeAt(0) === 0x24) return route(b, conn, p, topic, 0x87);
   const authorize = o.hooks.authorizePublish;
   if (authorize === undefined) return route(b, conn, p, topic, undefined);
   const decision = authorize({ client: conn, topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties });
@@ -78,7 +79,7 @@ function resolveTopic(b: BrokerContext, conn: Connection, p: PublishPacket): str
   const alias = p.properties?.topicAlias;
   if (alias === undefined) return p.topic;
   if (alias > b.options.topicAliasMaximum) throw new ProtocolError(0x94, `topic alias ${alias} above the maximum`);
-  const aliases = (conn.topicAliases ??= new Map());
+  const aliases = (conn.inboundAliases ??= new Map());
   if (p.topic.length > 0) {
     aliases.set(alias, p.topic);
     return p.topic;

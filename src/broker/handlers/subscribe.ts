@@ -9,6 +9,7 @@ import type { SubscriptionOptions } from '../../session/session.js';
 import type { Connection } from '../connection.js';
 import type { BrokerContext } from '../context.js';
 import { deliver, makeDelivery } from '../delivery.js';
+import { handOffShared } from '../shared-handoff.js';
 import { isPromise, refusalCode, type Decision } from '../hooks.js';
 
 export function handleSubscribe(b: BrokerContext, conn: Connection, p: SubscribePacket): void | Promise<void> {
@@ -52,6 +53,7 @@ function finish(b: BrokerContext, conn: Connection, p: SubscribePacket, codes: (
     const qos = Math.min(s.qos, o.maximumQoS) as 0 | 1 | 2;
     const options: SubscriptionOptions = {
       qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, retainHandling: s.retainHandling, subscriptionId,
+      shared: isSharedFilter(s.filter),
     };
     // [MQTT-3.8.4-3]: a subscription to an existing filter replaces it.
     const isNew = !session.subscriptions.has(s.filter);
@@ -88,6 +90,10 @@ export function handleUnsubscribe(b: BrokerContext, conn: Connection, p: Unsubsc
   const reasonCodes = p.filters.map((filter) => {
     if (!session.subscriptions.delete(filter)) return 0x11; // No subscription existed
     b.tree.remove(session, filter);
+    // Messages the group queued for this member and it never got go to another member.
+    if (isSharedFilter(filter)) {
+      handOffShared(b.delivery, b.tree, session, { filter, inflightQos1: false, inflightQos2: false, sessionContinues: true });
+    }
     return 0x00;
   });
   // [MQTT-3.10.4-4] UNSUBACK even when nothing was removed; v5 with a code per filter [MQTT-3.11.3-1].
