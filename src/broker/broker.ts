@@ -19,6 +19,8 @@ import { dispatch } from './handlers/index.js';
 import { isPromise, refusalCode } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { handOffShared } from './shared-handoff.js';
+import { openPersistence, type Persistence } from './persistence.js';
+import { recover, type RecoveryReport } from './recovery.js';
 import { SysPublisher, type SysSnapshot } from './sys.js';
 import { PETREL_VERSION } from './version.js';
 
@@ -38,7 +40,7 @@ export interface PublishInput {
 export class Broker extends EventEmitter implements BrokerContext, ConnectionHost {
   readonly options: ResolvedOptions;
   readonly tree: TopicTree<Session>;
-  readonly retained = new RetainedIndex<Message>();
+  readonly retained: RetainedIndex<Message>;
   readonly registry: SessionRegistry;
   readonly delivery: DeliveryContext;
   readonly stats: BrokerStats = { connectionsTotal: 0, messagesReceived: 0, bytesReceived: 0, bytesSent: 0 };
@@ -52,17 +54,31 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private dirty: Connection[] = [];
   private flushScheduled = false;
   private closing = false;
+  /** The store bridge; undefined when the broker keeps everything in memory only. */
+  private readonly persist: Persistence | undefined;
+  /** True while the state read from the store is put back (nothing is written for it). */
+  private restoring = false;
+  /** Resolves once the state in the store (if any) has been restored. */
+  readonly ready: Promise<void>;
+  /** What the last start restored from the store. */
+  recovery: RecoveryReport | undefined;
 
   constructor(options: BrokerOptions = {}) {
     super();
     this.options = resolveOptions(options);
     this.tree = new TopicTree<Session>();
+    this.persist = openPersistence(this.options, (err) => this.emit('storeError', err));
+    this.retained = new RetainedIndex<Message>({
+      onSet: (_topic, message, previous) => { if (!this.restoring) this.persist?.retainedSet(message, previous); },
+      onDelete: (_topic, previous) => { if (!this.restoring) this.persist?.retainedDeleted(previous); },
+    });
     this.delivery = {
       limits: { maxMessages: this.options.maxQueuedMessages, maxBytes: this.options.maxQueuedBytes },
       queueQos0: this.options.queueQos0,
       counters: { sent: 0, dropped: 0 },
       backpressure: (session) => this.backpressure(session),
       relieve: (session) => this.relieve(session),
+      persist: this.persist,
     };
     this.fanout = new Fanout(this.tree, this.delivery, this.options.sharedSubscriptionStrategy);
     this.sys = new SysPublisher(this, (topic, payload) => createMessage({ topic, payload: Buffer.from(payload), qos: 0, retain: true }, Date.now()));
@@ -70,7 +86,24 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       onSessionEnd: (session) => this.sessionEnded(session),
       publishWill: (session, will) => this.publishWill(session, will),
     });
-    if (this.options.sysInterval > 0) this.sys.start(this.options.sysInterval);
+    this.ready = this.restore();
+    // Start `$SYS` once restored, so restored retained values are not overwritten unseen.
+    this.ready.then(() => {
+      if (this.options.sysInterval > 0 && !this.closing) this.sys.start(this.options.sysInterval);
+    }, () => undefined);
+  }
+
+  /** Puts back what the store holds: sessions, queues, windows, retained messages. */
+  private async restore(): Promise<void> {
+    if (this.persist === undefined) return;
+    const state = await this.persist.store.load();
+    this.restoring = true;
+    try {
+      this.recovery = recover(this, this.persist, state);
+    } finally {
+      this.restoring = false;
+    }
+    await this.persist.commit();
   }
 
   // ConnectionHost: what each connection asks of the broker.
@@ -103,8 +136,9 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     return conn;
   }
 
-  /** Listens for MQTT over TCP; resolves with the bound address. */
-  listen(options: ListenOptions = {}): Promise<AddressInfo> {
+  /** Listens for MQTT over TCP (once the store's state is restored); resolves with the bound address. */
+  async listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    await this.ready;
     const server = createServer({ noDelay: true }, (socket) => {
       this.handle(socket, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, listener: 'mqtt' });
     });
@@ -127,6 +161,9 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     for (const conn of [...this.connections]) conn.disconnect(0x8b, 'server shutting down');
     this.registry.close();
     await Promise.all(stopped);
+    // Writes still pending (the goodbyes above detached sessions) are committed, then the store closes.
+    await this.ready.catch(() => undefined);
+    await this.persist?.store.close();
   }
 
   /** Publishes a message as the broker itself (no client origin, no authorization). */
@@ -231,6 +268,9 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (session !== undefined && session.outlet === conn) {
       this.relieve(session);
       this.registry.detach(session, conn.will);
+      if (this.registry.get(session.clientId) === session) {
+        this.persist?.sessionUpdated(session, { expiresAt: session.expiresAt, will: session.will, willAt: session.willAt });
+      }
       // A session that goes on gives its shared-subscription messages not yet sent, and QoS 1
       // ones not yet acknowledged, to other members (v5 4.8.2); QoS 2 waits for it to come back.
       if (this.registry.get(session.clientId) === session) {
@@ -264,6 +304,10 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   }
 
   private publishWill(session: Session, will: Will): void {
+    // A delayed will leaves the stored session record once it is sent.
+    if (!this.restoring && session.outlet === undefined && this.registry.get(session.clientId) === session) {
+      this.persist?.sessionUpdated(session, { expiresAt: session.expiresAt, willAt: 0 });
+    }
     const message = createMessage({
       topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
       properties: willProperties(will), origin: session.clientId,
@@ -283,10 +327,12 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   }
 
   private sessionEnded(session: Session): void {
+    this.persist?.sessionEnded(session);
     for (const filter of session.subscriptions.keys()) this.tree.remove(session, filter);
     session.subscriptions.clear();
-    // What the session's shared subscriptions gave it and it never completed goes to other members.
-    handOffShared(this.delivery, this.tree, session, { inflightQos1: true, inflightQos2: true, sessionContinues: false });
+    // What the session's shared subscriptions gave it and it never completed goes to other members,
+    // except QoS 2 already sent: [MQTT-4.8.2-5] it MUST NOT go to any other client of the group.
+    handOffShared(this.delivery, this.tree, session, { inflightQos1: true, inflightQos2: false, sessionContinues: false });
     clearQueue(session);
     session.inflight.clear();
     session.awaitingRelease.clear();

@@ -8,6 +8,7 @@ import { detach, type Message } from '../session/message.js';
 import {
   allocatePacketId, enqueue, peekQueue, queueLength, shiftQueue, type Delivery, type Outlet, type QueueLimits, type Session,
 } from '../session/session.js';
+import type { Persistence } from './persistence.js';
 import { encodeDelivery } from './publish-variants.js';
 
 export interface DeliveryContext {
@@ -23,6 +24,8 @@ export interface DeliveryContext {
   backpressure(session: Session): boolean;
   /** The session caught up: resume the publishers it had paused. */
   relieve(session: Session): void;
+  /** The store bridge, when the broker has a store. */
+  readonly persist: Persistence | undefined;
 }
 
 /** Hands one message to one session at the QoS and RETAIN flag it gets. */
@@ -45,9 +48,7 @@ export function deliver(ctx: DeliveryContext, session: Session, delivery: Delive
   }
   // QoS 1/2 go out directly only when nothing queued is ahead of them, to keep their order.
   if (outlet !== undefined && session.queueHead === session.queue.length && canSend(session, outlet)) {
-    const packetId = allocatePacketId(session)!;
-    session.inflight.set(packetId, { packetId, delivery, awaiting: delivery.qos === 1 ? 'puback' : 'pubrec' });
-    send(ctx, session, outlet, delivery, packetId, false);
+    sendNew(ctx, session, outlet, delivery);
     return;
   }
   queue(ctx, session, delivery);
@@ -64,6 +65,25 @@ function canSend(session: Session, outlet: Outlet): boolean {
 function queue(ctx: DeliveryContext, session: Session, delivery: Delivery): void {
   detach(delivery.message);
   if (!enqueue(session, delivery, ctx.limits)) ctx.counters.dropped++;
+  else ctx.persist?.queued(session, delivery);
+}
+
+/**
+ * Gives a QoS 1/2 delivery a packet id and sends it. In a session the store keeps, a QoS 2
+ * PUBLISH goes out only once the store holds its packet id: were the broker to crash before,
+ * the client would otherwise get the message again under another id (exactly once).
+ */
+function sendNew(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Delivery): void {
+  const packetId = allocatePacketId(session)!;
+  const stored = ctx.persist?.sent(session, packetId, d) ?? false;
+  session.inflight.set(packetId, { packetId, delivery: d, awaiting: d.qos === 1 ? 'puback' : 'pubrec', stored });
+  if (stored && d.qos === 2 && ctx.persist!.waitForCommit) {
+    ctx.persist!.commit().then(() => {
+      if (session.outlet === outlet && session.inflight.get(packetId)?.delivery === d) send(ctx, session, outlet, d, packetId, false);
+    }, () => undefined); // not sent: it goes out again when the client reconnects
+    return;
+  }
+  send(ctx, session, outlet, d, packetId, false);
 }
 
 /**
@@ -78,6 +98,7 @@ export function pump(ctx: DeliveryContext, session: Session): void {
     if (d.message.expiresAt !== 0 && d.message.expiresAt <= now) {
       // v5 3.3.2.3.3: an expired message is not delivered.
       shiftQueue(session);
+      ctx.persist?.dequeued(session, d);
       session.dropped.expired++;
       ctx.counters.dropped++;
       continue;
@@ -85,14 +106,14 @@ export function pump(ctx: DeliveryContext, session: Session): void {
     if (d.qos === 0) {
       if (outlet.congested()) break;
       shiftQueue(session);
+      ctx.persist?.dequeued(session, d);
       send(ctx, session, outlet, d, 0, false);
       continue;
     }
     if (!canSend(session, outlet)) break;
     shiftQueue(session);
-    const packetId = allocatePacketId(session)!;
-    session.inflight.set(packetId, { packetId, delivery: d, awaiting: d.qos === 1 ? 'puback' : 'pubrec' });
-    send(ctx, session, outlet, d, packetId, false);
+    ctx.persist?.dequeued(session, d);
+    sendNew(ctx, session, outlet, d);
   }
   if (session.congestedSince !== 0 && !outlet.congested() && queueLength(session) * 4 <= ctx.limits.maxMessages) {
     ctx.relieve(session);
@@ -133,7 +154,11 @@ function send(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Deliver
     if (newAlias) outlet.topicAliases?.forget(d.message.topic);
     session.dropped.tooLarge++;
     ctx.counters.dropped++;
-    if (packetId !== 0) session.inflight.delete(packetId);
+    if (packetId !== 0) {
+      const entry = session.inflight.get(packetId);
+      session.inflight.delete(packetId);
+      ctx.persist?.completed(session, packetId, d, entry?.stored ?? false);
+    }
     return;
   }
   outlet.write(publishHead(prepared, packetId, dup), prepared.tail);
@@ -142,5 +167,5 @@ function send(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Deliver
 
 /** Builds the delivery a subscriber gets of a message; `shared`: the shared subscription it came through. */
 export function makeDelivery(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shared?: string): Delivery {
-  return { message, qos, retain, subscriptionIds, shared };
+  return { message, qos, retain, subscriptionIds, shared, seq: 0 };
 }

@@ -2,6 +2,7 @@
 // CLI flags feed this same object.
 
 import { SHARED_STRATEGIES, type SharedStrategy } from '../routing/shared-strategies.js';
+import type { Store } from '../store/store.js';
 import type { Hooks } from './hooks.js';
 
 export interface BrokerOptions {
@@ -59,13 +60,28 @@ export interface BrokerOptions {
   wildcardSubscriptionAvailable?: boolean; // true
   subscriptionIdentifiersAvailable?: boolean; // true
   sharedSubscriptionAvailable?: boolean; // true
+  /**
+   * Where the embedded store (LMDB) keeps its files. Without it the broker keeps its state in
+   * memory only (the `petrel` command defaults it to ./data).
+   */
+  dataDir?: string;
+  /**
+   * sync: a QoS 1/2 PUBLISH is acknowledged once the store has it on disk. batched: once it
+   * is handed to the store (a crash can lose the last few milliseconds). none: memory only.
+   */
+  durability?: Durability; // 'sync'
+  /** A store of your own, instead of LMDB in dataDir. */
+  store?: Store;
   /** Authentication and authorization hooks. */
   hooks?: Hooks;
 }
 
-export type ResolvedOptions = Required<Omit<BrokerOptions, 'hooks'>> & { hooks: Hooks };
+export type Durability = 'sync' | 'batched' | 'none';
 
-export const DEFAULT_OPTIONS: Required<Omit<BrokerOptions, 'hooks'>> = {
+type Plain = Omit<BrokerOptions, 'hooks' | 'dataDir' | 'store'>;
+export type ResolvedOptions = Required<Plain> & { hooks: Hooks; dataDir: string | undefined; store: Store | undefined };
+
+export const DEFAULT_OPTIONS: Required<Plain> = {
   maxPacketSize: 1024 * 1024,
   maxConnectPacketSize: 64 * 1024,
   connectTimeout: 10_000,
@@ -92,10 +108,11 @@ export const DEFAULT_OPTIONS: Required<Omit<BrokerOptions, 'hooks'>> = {
   wildcardSubscriptionAvailable: true,
   subscriptionIdentifiersAvailable: true,
   sharedSubscriptionAvailable: true,
+  durability: 'sync',
 };
 
 export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
-  const resolved = { ...DEFAULT_OPTIONS, hooks: {} as Hooks };
+  const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS, hooks: {} as Hooks, dataDir: undefined, store: undefined };
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
     if (!(key in resolved)) throw new TypeError(`unknown broker option '${key}'`);
@@ -109,6 +126,9 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
   checkRange(resolved.topicAliasMaximum, 'topicAliasMaximum', 0, 65535);
   checkRange(resolved.maxSessionExpiryInterval, 'maxSessionExpiryInterval', 0, 0xffffffff);
   checkRange(resolved.sysInterval, 'sysInterval', 0, 86_400);
+  if (!['sync', 'batched', 'none'].includes(resolved.durability)) {
+    throw new TypeError("option durability must be 'sync', 'batched' or 'none'");
+  }
   if (!SHARED_STRATEGIES.includes(resolved.sharedSubscriptionStrategy)) {
     throw new TypeError(`option sharedSubscriptionStrategy must be one of ${SHARED_STRATEGIES.join(', ')}`);
   }

@@ -1,7 +1,8 @@
 // When a member leaves a shared subscription group, the messages the group gave it and it has
 // not acknowledged go to another member instead of being lost (v5 4.8.2: the server SHOULD
 // send them to another client of the group when the session ends, and MAY do so for QoS 1 as
-// soon as the connection is lost; QoS 2 already sent stays with the member until its session ends).
+// soon as the connection is lost; QoS 2 already sent stays with the member, and is never given to
+// another member even when the member's session ends [MQTT-4.8.2-4] [MQTT-4.8.2-5]).
 
 import type { SubscriptionEntry, TopicTree } from '../routing/topic-tree.js';
 import { messageCost } from '../session/message.js';
@@ -21,7 +22,12 @@ export interface HandOffScope {
 }
 
 export function handOffShared(ctx: DeliveryContext, tree: TopicTree<Session>, session: Session, scope: HandOffScope): number {
-  const taken = takeShared(session, scope);
+  // A session that goes on keeps what no other member can take where it is: a sent message
+  // stays in its window, to be re-sent with its packet identifier and DUP [MQTT-4.4.0-1], and
+  // the queue keeps its order (4.6), instead of both being re-queued at its end.
+  const movable = (filter: string): boolean =>
+    !scope.sessionContinues || tree.group(filter)?.members.some((m) => m.subscriber !== session) === true;
+  const taken = takeShared(ctx, session, scope, movable);
   let moved = 0;
   for (const d of taken) {
     const group = tree.group(d.shared!);
@@ -37,9 +43,9 @@ export function handOffShared(ctx: DeliveryContext, tree: TopicTree<Session>, se
 }
 
 /** Removes from the session's queue (and, per scope, its window) the deliveries in scope. */
-function takeShared(session: Session, scope: HandOffScope): Delivery[] {
+function takeShared(ctx: DeliveryContext, session: Session, scope: HandOffScope, movable: (filter: string) => boolean): Delivery[] {
   const inScope = (d: Delivery | undefined): d is Delivery =>
-    d !== undefined && d.shared !== undefined && (scope.filter === undefined || d.shared === scope.filter);
+    d !== undefined && d.shared !== undefined && (scope.filter === undefined || d.shared === scope.filter) && movable(d.shared);
   const taken: Delivery[] = [];
   if (queueLength(session) > 0) {
     const keep: Delivery[] = [];
@@ -48,6 +54,7 @@ function takeShared(session: Session, scope: HandOffScope): Delivery[] {
       (inScope(d) ? taken : keep).push(d);
     }
     if (taken.length > 0) {
+      for (const d of taken) ctx.persist?.dequeued(session, d);
       session.queue = keep;
       session.queueHead = 0;
       session.queuedBytes = keep.reduce((sum, d) => sum + messageCost(d.message), 0);
@@ -58,6 +65,7 @@ function takeShared(session: Session, scope: HandOffScope): Delivery[] {
     const take = entry.awaiting === 'puback' ? scope.inflightQos1 : entry.awaiting === 'pubrec' && scope.inflightQos2;
     if (!take) continue;
     session.inflight.delete(packetId);
+    ctx.persist?.completed(session, packetId, entry.delivery, entry.stored);
     taken.push(entry.delivery);
   }
   return taken;

@@ -22,6 +22,8 @@ export interface Message {
   /** Variants with an outbound topic alias, by alias number, known-ness, version, QoS and RETAIN. */
   aliasVariants: Map<number, PreparedPublish> | undefined;
   detached: boolean;
+  /** Its id in the store while something durable holds it; 0 when not stored. */
+  storeId: number;
 }
 
 export interface MessageInput {
@@ -57,6 +59,17 @@ export function createMessage(input: MessageInput, now: number): Message {
     variants: undefined,
     aliasVariants: undefined,
     detached: false,
+    storeId: 0,
+  };
+}
+
+/** A message read back from the store: its expiry stays the absolute time it was given. */
+export function restoredMessage(id: number, m: {
+  topic: string; payload: Buffer; qos: QoS; retain: boolean; properties?: PublishProperties; expiresAt: number; origin?: string;
+}): Message {
+  return {
+    topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, properties: m.properties, expiresAt: m.expiresAt,
+    origin: m.origin, variants: undefined, aliasVariants: undefined, detached: true, storeId: id,
   };
 }
 

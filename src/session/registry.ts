@@ -6,6 +6,8 @@ import { longTimeout, type LongTimer } from './timers.js';
 
 /** Session Expiry Interval meaning "never" (3.1.2.11.2). */
 export const NEVER_EXPIRES = 0xffffffff;
+/** The expiry time of a session that never expires. */
+export const NEVER_AT = Number.MAX_SAFE_INTEGER;
 
 export interface RegistryEvents {
   /** The session is over (expired, replaced by a clean start, or ended with its connection). */
@@ -54,6 +56,8 @@ export class SessionRegistry {
       // session goes on; a clean start ends the old session, and a session's end sends it [MQTT-3.1.3-9].
       const will = existing.will;
       existing.will = undefined;
+      existing.willAt = 0;
+      existing.expiresAt = 0;
       if (cleanStart && will !== undefined) this.events.publishWill(existing, will);
       if (!cleanStart) {
         existing.protocolVersion = version;
@@ -73,35 +77,64 @@ export class SessionRegistry {
    * disconnected normally [MQTT-3.14.4-3]. It goes out after its delay or when the session
    * ends, whichever comes first [MQTT-3.1.3-9].
    */
-  detach(session: Session, will: Will | undefined): void {
+  detach(session: Session, will: Will | undefined, now = Date.now()): void {
     session.outlet = undefined;
     session.will = undefined;
+    session.willAt = 0;
     if (this.sessions.get(session.clientId) !== session) {
       if (will !== undefined) this.events.publishWill(session, will);
       return;
     }
+    const never = session.expiryInterval === NEVER_EXPIRES;
+    session.expiresAt = session.expiryInterval === 0 ? now : never ? NEVER_AT : now + session.expiryInterval * 1000;
     const delay = will?.properties?.willDelayInterval ?? 0;
     if (will !== undefined) {
       if (delay === 0 || session.expiryInterval === 0) {
         this.events.publishWill(session, will);
-      } else if (delay < session.expiryInterval || session.expiryInterval === NEVER_EXPIRES) {
-        session.will = will;
-        this.willTimers.set(session, longTimeout(delay * 1000, () => {
-          this.willTimers.delete(session);
-          if (session.will === will) {
-            session.will = undefined;
-            this.events.publishWill(session, will);
-          }
-        }));
       } else {
-        session.will = will; // sent when the session expires, which comes first
+        // Sent after its delay, or when the session expires if that comes first.
+        this.holdWill(session, will, Math.min(now + delay * 1000, session.expiresAt), now);
       }
     }
-    if (session.expiryInterval === 0) {
-      this.end(session);
-    } else if (session.expiryInterval !== NEVER_EXPIRES) {
-      this.expiryTimers.set(session, longTimeout(session.expiryInterval * 1000, () => this.expire(session)));
+    if (session.expiryInterval === 0) this.end(session);
+    else this.armExpiry(session, now);
+  }
+
+  /**
+   * Puts back a session read from the store at start. `expiresAt` 0 means its client was
+   * connected when the broker stopped: its link ended then, without DISCONNECT, so it is
+   * detached now (its will follows the usual rules).
+   */
+  restore(session: Session, expiresAt: number, will: Will | undefined, willAt: number, now = Date.now()): void {
+    this.sessions.set(session.clientId, session);
+    if (expiresAt === 0) {
+      this.detach(session, will, now);
+      return;
     }
+    session.expiresAt = expiresAt;
+    if (will !== undefined) this.holdWill(session, will, willAt > 0 ? willAt : expiresAt, now);
+    if (expiresAt <= now) this.expire(session);
+    else this.armExpiry(session, now);
+  }
+
+  /** Keeps a will until `at` (epoch ms), then publishes it unless a reconnect cancelled it. */
+  private holdWill(session: Session, will: Will, at: number, now: number): void {
+    session.will = will;
+    session.willAt = at;
+    if (at >= session.expiresAt) return; // the session's expiry publishes it
+    this.willTimers.set(session, longTimeout(at - now, () => {
+      this.willTimers.delete(session);
+      if (session.will === will) {
+        session.will = undefined;
+        session.willAt = 0;
+        this.events.publishWill(session, will);
+      }
+    }));
+  }
+
+  private armExpiry(session: Session, now: number): void {
+    if (session.expiresAt >= NEVER_AT) return;
+    this.expiryTimers.set(session, longTimeout(session.expiresAt - now, () => this.expire(session)));
   }
 
   /** Ends a session now: its pending will goes out, its state is dropped. */
@@ -109,6 +142,7 @@ export class SessionRegistry {
     if (this.sessions.get(session.clientId) !== session) return;
     const will = session.will;
     session.will = undefined;
+    session.willAt = 0;
     if (will !== undefined) this.events.publishWill(session, will);
     this.end(session);
   }

@@ -25,6 +25,8 @@ export interface Delivery {
   readonly subscriptionIds: number[] | undefined;
   /** The shared subscription (`$share/...`) it came through, so it can go to another member. */
   readonly shared: string | undefined;
+  /** Its sequence number in a stored queue; 0 when not stored. */
+  seq: number;
 }
 
 export type Awaiting = 'puback' | 'pubrec' | 'pubcomp';
@@ -34,6 +36,8 @@ export interface InflightEntry {
   /** Undefined once PUBREC came back: only the id is left to complete. */
   delivery: Delivery | undefined;
   awaiting: Awaiting;
+  /** Whether the store holds this entry (its session outlives its connection). */
+  stored: boolean;
 }
 
 /** The network link a session is attached to while its client is connected. */
@@ -74,10 +78,16 @@ export interface Session {
   queueHead: number;
   queuedBytes: number;
   nextPacketId: number;
+  /** Next sequence number for a stored queue entry. */
+  nextSeq: number;
   /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-10] (v5) / [MQTT-4.3.3-2] (3.1.1). */
   readonly awaitingRelease: Set<number>;
-  /** The will of the current or last connection, until it is published or discarded. */
+  /** A delayed will of the last connection, until it is published or cancelled. */
   will: Will | undefined;
+  /** Epoch ms when `will` is due; 0 when none is pending. */
+  willAt: number;
+  /** Epoch ms when the session expires while its client is away; 0 while connected. */
+  expiresAt: number;
   /** Increases at every takeover: a cluster uses it to tell the owner apart. */
   epoch: number;
   /** Fan-out scratch: the publish this session last matched, merged over overlapping filters. */
@@ -105,8 +115,11 @@ export function createSession(clientId: string, protocolVersion: ProtocolVersion
     queueHead: 0,
     queuedBytes: 0,
     nextPacketId: 1,
+    nextSeq: 1,
     awaitingRelease: new Set(),
     will: undefined,
+    willAt: 0,
+    expiresAt: 0,
     epoch: 0,
     fanoutStamp: 0,
     fanoutQos: 0,

@@ -13,6 +13,7 @@ export function handlePuback(b: BrokerContext, conn: Connection, p: AckPacket<4>
   // An unknown or mismatched id is ignored: the message it would acknowledge is not ours to drop.
   if (entry === undefined || entry.awaiting !== 'puback') return;
   session.inflight.delete(p.packetId);
+  b.delivery.persist?.completed(session, p.packetId, entry.delivery, entry.stored);
   pump(b.delivery, session);
 }
 
@@ -28,10 +29,12 @@ export function handlePubrec(b: BrokerContext, conn: Connection, p: AckPacket<5>
   if (p.reasonCode >= 0x80) {
     // [MQTT-4.3.3-4] (v5): a PUBREC with an error ends the exchange; the window slot is free.
     session.inflight.delete(p.packetId);
+    b.delivery.persist?.completed(session, p.packetId, entry.delivery, entry.stored);
     pump(b.delivery, session);
     return;
   }
   // [MQTT-4.3.3-4]: answer PUBREC with PUBREL; from now on only the id is kept [MQTT-4.3.3-6].
+  b.delivery.persist?.released(session, p.packetId, entry.delivery, entry.stored);
   entry.awaiting = 'pubcomp';
   entry.delivery = undefined;
   conn.write(pubrel(p.packetId));
@@ -42,13 +45,15 @@ export function handlePubcomp(b: BrokerContext, conn: Connection, p: AckPacket<7
   const entry = session.inflight.get(p.packetId);
   if (entry === undefined || entry.awaiting !== 'pubcomp') return;
   session.inflight.delete(p.packetId);
+  b.delivery.persist?.completed(session, p.packetId, undefined, false);
   pump(b.delivery, session);
 }
 
-export function handlePubrel(_b: BrokerContext, conn: Connection, p: AckPacket<6>): void {
+export function handlePubrel(b: BrokerContext, conn: Connection, p: AckPacket<6>): void {
   const session = conn.session!;
   // [MQTT-4.3.3-11] (v5) / [MQTT-4.3.3-2] (3.1.1): PUBREL is answered with PUBCOMP, and the id may be reused.
   const known = session.awaitingRelease.delete(p.packetId);
+  if (known) b.delivery.persist?.releasedInbound(session, p.packetId);
   if (known || conn.protocolVersion !== 5) conn.write(ack(0x70, p.packetId));
   else conn.send({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode: 0x92 });
 }

@@ -150,6 +150,9 @@ function accept(b: BrokerContext, conn: Connection, n: Negotiated): void {
   session.outlet = conn;
   conn.session = session;
   conn.will = p.will;
+  // Stored with this connection's will: if the broker stops without a DISCONNECT, the will is
+  // still sent when it starts again.
+  b.delivery.persist?.sessionAttached(session, { expiresAt: 0, will: p.will, willAt: 0 });
 
   const connack = n.connack;
   if (p.protocolVersion === 5) {

@@ -49,6 +49,8 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
 
 function route(b: BrokerContext, conn: Connection, p: PublishPacket, topic: string, refused: number | undefined): void {
   const session = conn.session!;
+  const persist = b.delivery.persist;
+  const writesBefore = persist?.writes ?? 0;
   let reasonCode = 0;
   if (refused !== undefined) {
     // v5: the refusal goes back in PUBACK / PUBREC. 3.x has no way to say it: the message is
@@ -63,11 +65,45 @@ function route(b: BrokerContext, conn: Connection, p: PublishPacket, topic: stri
     if (matched === 0 && !p.retain) reasonCode = 0x10;
   }
   if (p.qos === 0) return;
-  const v5 = conn.protocolVersion === 5;
-  if (p.qos === 2 && reasonCode < 0x80) session.awaitingRelease.add(p.packetId);
-  const type = p.qos === 1 ? 0x40 : 0x50;
-  if (!v5 || reasonCode === 0) conn.write(ack(type, p.packetId));
+  if (p.qos === 2 && reasonCode < 0x80) {
+    session.awaitingRelease.add(p.packetId);
+    // Stored in the same commit as the message, so a re-send after a crash is known as one.
+    persist?.awaitingRelease(session, p.packetId);
+  }
+  // Acknowledged only once the store holds the message for every session that keeps it;
+  // later acknowledgements wait behind earlier ones, as PUBACKs go in order [MQTT-4.6.0-2].
+  if (persist !== undefined && persist.waitForCommit && (persist.writes !== writesBefore || conn.pendingAcks > 0)) {
+    conn.pendingAcks++;
+    persist.commit().then(() => {
+      conn.pendingAcks--;
+      acknowledge(conn, p, reasonCode);
+    }, (err: unknown) => {
+      conn.pendingAcks--;
+      storeFailed(conn, p, err);
+    });
+    return;
+  }
+  acknowledge(conn, p, reasonCode);
+}
+
+function acknowledge(conn: Connection, p: PublishPacket, reasonCode: number): void {
+  if (conn.protocolVersion !== 5 || reasonCode === 0) conn.write(ack(p.qos === 1 ? 0x40 : 0x50, p.packetId));
   else conn.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: p.packetId, reasonCode });
+}
+
+/**
+ * The store could not commit the message: it is not acknowledged as received. v5 is told why
+ * (0x97 when the disk or the map is full, else 0x80); 3.x has no way to say it, so the
+ * connection closes and the client sends the message again when it reconnects.
+ */
+function storeFailed(conn: Connection, p: PublishPacket, err: unknown): void {
+  conn.session?.awaitingRelease.delete(p.packetId);
+  if (conn.protocolVersion !== 5) {
+    conn.close();
+    return;
+  }
+  const full = /MDB_MAP_FULL|ENOSPC|No space/i.test(String(err));
+  acknowledge(conn, p, full ? 0x97 : 0x80);
 }
 
 /**

@@ -59,6 +59,7 @@ function finish(b: BrokerContext, conn: Connection, p: SubscribePacket, codes: (
     const isNew = !session.subscriptions.has(s.filter);
     session.subscriptions.set(s.filter, options);
     b.tree.add(session, s.filter, options);
+    b.delivery.persist?.subscribed(session, s.filter, options);
     added.push({ sub: s, isNew });
     return qos; // [MQTT-3.9.3-1]: the granted QoS
   });
@@ -90,6 +91,7 @@ export function handleUnsubscribe(b: BrokerContext, conn: Connection, p: Unsubsc
   const reasonCodes = p.filters.map((filter) => {
     if (!session.subscriptions.delete(filter)) return 0x11; // No subscription existed
     b.tree.remove(session, filter);
+    b.delivery.persist?.unsubscribed(session, filter);
     // Messages the group queued for this member and it never got go to another member.
     if (isSharedFilter(filter)) {
       handOffShared(b.delivery, b.tree, session, { filter, inflightQos1: false, inflightQos2: false, sessionContinues: true });
