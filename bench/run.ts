@@ -4,12 +4,13 @@
 
 import { brokerGroup } from './broker.js';
 import { codecGroup } from './codec.js';
+import { v5Group } from './v5.js';
 import {
   DEFAULT_TIMING, machineInfo, renderReport, sinkValue, type BenchGroup, type GroupReport, type TimingOptions,
 } from './harness.js';
 
 /** The registry of scenario groups, in the order they run. */
-const GROUPS: readonly BenchGroup[] = [codecGroup, brokerGroup];
+const GROUPS: readonly BenchGroup[] = [codecGroup, brokerGroup, v5Group];
 
 interface Args {
   groups: BenchGroup[];

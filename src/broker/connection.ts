@@ -60,8 +60,10 @@ export class Connection implements Outlet, ClientInfo {
   inboundAliases: Map<number, string> | undefined;
   /** The Session Expiry Interval the CONNECT asked for (before any cap): DISCONNECT rules use it. */
   requestedExpiry = 0;
-  /** QoS 1 PUBLISH received whose PUBACK waits on a hook. */
+  /** QoS 1/2 PUBLISH received whose PUBACK / PUBREC waits for a commit (acknowledgements go in order). */
   pendingAcks = 0;
+  /** QoS 1 PUBLISH whose PUBACK is not sent yet (a hook or a commit): they count against Receive Maximum. */
+  pendingQos1 = 0;
   /** v5 enhanced authentication in progress or done: its method and the hook's scratch state. */
   authMethod: string | undefined;
   authState: Record<string, unknown> | undefined;
@@ -174,7 +176,7 @@ export class Connection implements Outlet, ClientInfo {
     this.host.stats.bytesSent += bytes.length;
     // A write the socket took without going over its high-water mark emits no 'drain' later:
     // tell the broker now, so publishers paused for this subscriber go on.
-    if (this.socket.write(bytes)) this.host.drained(this);
+    if (this.socket.write(bytes) && this.state !== 'closed') this.host.drained(this);
   }
 
   congested(): boolean {
@@ -253,7 +255,11 @@ export class Connection implements Outlet, ClientInfo {
     this.state = 'closed';
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.flush();
+    try {
+      this.flush();
+    } catch (err) {
+      this.host.internalError(this, err);
+    }
     this.socket.end();
     // A peer that does not read must not keep the socket open.
     setTimeout(() => this.socket.destroy(), 1000).unref();

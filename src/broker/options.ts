@@ -16,6 +16,8 @@ export interface BrokerOptions {
   maxKeepAlive?: number; // 65535: no cap
   /** QoS 1/2 PUBLISH a client may have unacknowledged towards the broker (v5 Receive Maximum). */
   receiveMaximum?: number; // 100
+  /** QoS 2 packet ids a 3.x client may leave awaiting PUBREL (v5 clients are held to receiveMaximum). */
+  maxAwaitingRelease?: number; // 1000
   /** QoS 1/2 PUBLISH the broker keeps unacknowledged towards one client (3.x; v5 uses the smaller of this and the client's Receive Maximum). */
   maxInflight?: number; // 1000
   /** Messages queued per session while its client is offline or its window is full. */
@@ -87,6 +89,7 @@ export const DEFAULT_OPTIONS: Required<Plain> = {
   connectTimeout: 10_000,
   maxKeepAlive: 65535,
   receiveMaximum: 100,
+  maxAwaitingRelease: 1000,
   maxInflight: 1000,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 64 * 1024 * 1024,

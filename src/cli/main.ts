@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `petrel` command: starts a broker with the given flags.
 
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Broker } from '../broker/broker.js';
 import { PETREL_VERSION } from '../broker/version.js';
@@ -12,7 +13,10 @@ Starts an MQTT 3.1 / 3.1.1 / 5.0 broker.
 Options:
   --host HOST        address to listen on (default: all interfaces)
   --port PORT        TCP port for MQTT (default: 1883)
-  --data-dir DIR     where the broker keeps its state (default: ./data; used once the store lands)
+  --data-dir DIR     where the broker keeps its state, in an embedded LMDB store (default: ./data)
+  --durability MODE  sync (default): a QoS 1/2 message is acknowledged once on disk;
+                     batched: once handed to the store (a crash may lose the last few ms);
+                     none: memory only, nothing is written
   --config FILE      configuration file (read once the config format lands)
   -h, --help         show this help
   -v, --version      show the version
@@ -24,6 +28,7 @@ async function main(): Promise<void> {
       host: { type: 'string' },
       port: { type: 'string', default: '1883' },
       'data-dir': { type: 'string', default: './data' },
+      durability: { type: 'string', default: 'sync' },
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
@@ -44,9 +49,18 @@ async function main(): Promise<void> {
     process.stderr.write(`petrel: --config ${values.config} accepted; the configuration file format is not read yet\n`);
   }
 
-  const broker = new Broker();
+  const durability = values.durability;
+  if (durability !== 'sync' && durability !== 'batched' && durability !== 'none') {
+    throw new Error(`--durability: ${durability} is not sync, batched or none`);
+  }
+  const dataDir = resolve(values['data-dir']);
+  const started = performance.now();
+  const broker = new Broker({ dataDir: durability === 'none' ? undefined : dataDir, durability });
   const address = await broker.listen({ port, host: values.host });
-  process.stdout.write(`petrel: MQTT listening on ${address.address}:${address.port} (data directory ${values['data-dir']}, not used yet: sessions live in memory)\n`);
+  const where = durability === 'none' ? 'state in memory only (--durability none)' : `data in ${dataDir} (durability ${durability})`;
+  const r = broker.recovery;
+  const restored = r === undefined ? '' : `; restored ${r.sessions} sessions, ${r.queued} queued and ${r.inflight} unacknowledged messages, ${r.retained} retained in ${Math.round(performance.now() - started)} ms`;
+  process.stdout.write(`petrel: MQTT listening on ${address.address}:${address.port}, ${where}${restored}\n`);
 
   let stopping = false;
   const stop = (signal: string): void => {

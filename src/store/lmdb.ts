@@ -1,7 +1,8 @@
 // The embedded default: LMDB in the data directory. A batch is one write transaction; in
 // `sync` durability its promise resolves only once LMDB reports the commit flushed to disk.
 
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { TABLES, type Table } from './keys.js';
 import type { Backend, Op } from './table-store.js';
@@ -26,11 +27,18 @@ export class LmdbBackend implements Backend {
   private readonly root: RootDatabase;
   private readonly dbs: Map<Table, Database>;
   private readonly durability: 'sync' | 'batched';
+  private readonly lockPath: string;
 
   constructor(options: LmdbOptions) {
     this.durability = options.durability;
+    this.lockPath = join(options.path, 'petrel.pid');
     try {
       mkdirSync(options.path, { recursive: true });
+    } catch (err) {
+      throw new StoreOpenError(`cannot create the data directory ${options.path}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    takeLock(this.lockPath);
+    try {
       this.root = open({
         path: options.path,
         maxDbs: TABLES.length + 2,
@@ -41,6 +49,7 @@ export class LmdbBackend implements Backend {
       });
       this.dbs = new Map(TABLES.map((t) => [t, this.root.openDB({ name: t })]));
     } catch (err) {
+      rmSync(this.lockPath, { force: true });
       throw new StoreOpenError(`cannot open the store in ${options.path}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
@@ -71,5 +80,41 @@ export class LmdbBackend implements Backend {
   async close(): Promise<void> {
     await this.root.flushed;
     await this.root.close();
+    rmSync(this.lockPath, { force: true });
+  }
+}
+
+/**
+ * One broker per data directory: LMDB would let two processes share it, and two brokers
+ * writing the same sessions would each undo the other. A lock file names the owner's pid; a
+ * stale one (its process gone, as after a crash) is taken over.
+ */
+function takeLock(path: string): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new StoreOpenError(`cannot lock the data directory (${path}): ${(err as Error).message}`);
+      }
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new StoreOpenError(`the data directory is in use by another process (pid ${pid}, ${path})`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new StoreOpenError(`cannot lock the data directory (${path})`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -3,11 +3,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { connectClient, within } from '../e2e/harness.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const dataDir = mkdtempSync(join(tmpdir(), 'petrel-cli-test-'));
+after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 function start(args: string[]) {
   const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -26,7 +31,7 @@ function start(args: string[]) {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`petrel serves MQTT and exits 0 on ${signal}, telling v5 clients it is shutting down`, async () => {
-    const p = start(['--host', '127.0.0.1', '--port', '0']);
+    const p = start(['--host', '127.0.0.1', '--port', '0', '--data-dir', join(dataDir, signal)]);
     const port = await p.listening;
     const client = await connectClient(`mqtt://127.0.0.1:${port}`, 5);
     await client.client.subscribeAsync('cli/t');

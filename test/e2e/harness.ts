@@ -40,7 +40,8 @@ export class RawClient {
   readonly socket: Socket;
   private decoder: Decoder;
   private readonly packets: Packet[] = [];
-  private waiter: (() => void) | undefined;
+  /** Everyone awaiting a packet or the close; all are woken, each then checks for itself. */
+  private waiters: (() => void)[] = [];
   private error: Error | undefined;
   private ended = false;
   readonly closedPromise: Promise<void>;
@@ -96,7 +97,7 @@ export class RawClient {
       if (this.ended) throw new Error(`connection closed while waiting for ${what}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${what}`);
-      await within(new Promise<void>((resolve) => { this.waiter = resolve; }), what, left);
+      await within(new Promise<void>((resolve) => { this.waiters.push(resolve); }), what, left);
     }
   }
 
@@ -144,9 +145,9 @@ export class RawClient {
   }
 
   private wake(): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 }
 

@@ -21,13 +21,20 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
   if (topicLevels(topic) > o.maxTopicLevels) throw new ProtocolError(0x90, 'topic has too many levels');
 
   if (p.qos > 0) {
-    // [MQTT-3.3.4-7] (v5): more unacknowledged QoS 1/2 PUBLISH than our Receive Maximum is 0x93.
-    // 3.x has no such number, but the state a client makes us hold is bounded all the same.
-    if (session.awaitingRelease.size + conn.pendingAcks >= o.receiveMaximum &&
-      !(p.qos === 2 && session.awaitingRelease.has(p.packetId))) {
-      throw new ProtocolError(0x93, 'receive maximum exceeded');
+    const resend = p.qos === 2 && session.awaitingRelease.has(p.packetId);
+    if (!resend) {
+      if (conn.protocolVersion === 5) {
+        // [MQTT-3.3.4-7]: more unacknowledged QoS 1/2 PUBLISH than our Receive Maximum is 0x93
+        // (a QoS 2 one counts until PUBCOMP, a QoS 1 one until its PUBACK is sent).
+        if (session.awaitingRelease.size + conn.pendingQos1 >= o.receiveMaximum) {
+          throw new ProtocolError(0x93, 'receive maximum exceeded');
+        }
+      } else if (session.awaitingRelease.size >= o.maxAwaitingRelease) {
+        // 3.x has no Receive Maximum; the QoS 2 ids a client makes us hold are bounded all the same.
+        throw new ProtocolError(0x93, 'too many QoS 2 messages awaiting PUBREL');
+      }
     }
-    if (p.qos === 2 && session.awaitingRelease.has(p.packetId)) {
+    if (resend) {
       // [MQTT-4.3.3-10] (v5) / [MQTT-4.3.3-2] (3.1.1): a re-sent QoS 2 PUBLISH is acknowledged, not delivered again.
       conn.write(ack(0x50, p.packetId));
       return;
@@ -40,9 +47,9 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
   if (authorize === undefined) return route(b, conn, p, topic, undefined);
   const decision = authorize({ client: conn, topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties });
   if (!isPromise(decision)) return route(b, conn, p, topic, refusalCode(decision, 0x87));
-  if (p.qos === 1) conn.pendingAcks++;
+  if (p.qos === 1) conn.pendingQos1++;
   return decision.then((d: Decision) => {
-    if (p.qos === 1) conn.pendingAcks--;
+    if (p.qos === 1) conn.pendingQos1--;
     route(b, conn, p, topic, refusalCode(d, 0x87));
   });
 }
@@ -73,17 +80,29 @@ function route(b: BrokerContext, conn: Connection, p: PublishPacket, topic: stri
   // Acknowledged only once the store holds the message for every session that keeps it;
   // later acknowledgements wait behind earlier ones, as PUBACKs go in order [MQTT-4.6.0-2].
   if (persist !== undefined && persist.waitForCommit && (persist.writes !== writesBefore || conn.pendingAcks > 0)) {
-    conn.pendingAcks++;
+    waitingAck(conn, p.qos, +1, b.options.receiveMaximum);
     persist.commit().then(() => {
-      conn.pendingAcks--;
+      waitingAck(conn, p.qos, -1, b.options.receiveMaximum);
       acknowledge(conn, p, reasonCode);
     }, (err: unknown) => {
-      conn.pendingAcks--;
+      waitingAck(conn, p.qos, -1, b.options.receiveMaximum);
       storeFailed(conn, p, err);
     });
     return;
   }
   acknowledge(conn, p, reasonCode);
+}
+
+/**
+ * Counts acknowledgements waiting for a commit. A 3.x client does not know our Receive Maximum,
+ * so instead of refusing it, reading from it pauses while that many wait, until commits catch up.
+ */
+function waitingAck(conn: Connection, qos: number, delta: 1 | -1, receiveMaximum: number): void {
+  conn.pendingAcks += delta;
+  if (qos === 1) conn.pendingQos1 += delta;
+  if (conn.protocolVersion === 5) return;
+  if (delta === 1 && conn.pendingAcks === receiveMaximum) conn.pauseReading();
+  else if (delta === -1 && conn.pendingAcks === receiveMaximum - 1) conn.resumeReading();
 }
 
 function acknowledge(conn: Connection, p: PublishPacket, reasonCode: number): void {
