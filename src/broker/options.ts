@@ -72,6 +72,8 @@ export interface BrokerOptions {
    * is handed to the store (a crash can lose the last few milliseconds). none: memory only.
    */
   durability?: Durability; // 'sync'
+  /** Largest size of the LMDB store's files, in bytes; past it, publishers to stored sessions get v5 0x97 (3.x: disconnected) instead of an acknowledgement. */
+  storeMaxSize?: number; // 16 GiB
   /** A store of your own, instead of LMDB in dataDir. */
   store?: Store;
   /** Authentication and authorization hooks. */
@@ -112,6 +114,7 @@ export const DEFAULT_OPTIONS: Required<Plain> = {
   subscriptionIdentifiersAvailable: true,
   sharedSubscriptionAvailable: true,
   durability: 'sync',
+  storeMaxSize: 16 * 1024 ** 3,
 };
 
 export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {

@@ -217,6 +217,8 @@ export function openPersistence(o: ResolvedOptions, onError: (err: unknown) => v
   if (o.durability === 'none' && o.store === undefined) return undefined;
   if (o.store !== undefined) return new Persistence(o.store, o.durability !== 'batched');
   if (o.dataDir === undefined) return undefined;
-  const backend = new LmdbBackend({ path: join(o.dataDir, 'store'), durability: o.durability === 'batched' ? 'batched' : 'sync' });
+  const backend = new LmdbBackend({
+    path: join(o.dataDir, 'store'), durability: o.durability === 'batched' ? 'batched' : 'sync', maxSize: o.storeMaxSize,
+  });
   return new Persistence(new TableStore(backend, onError), o.durability === 'sync');
 }

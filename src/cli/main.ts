@@ -56,12 +56,7 @@ async function main(): Promise<void> {
   const dataDir = resolve(values['data-dir']);
   const started = performance.now();
   const broker = new Broker({ dataDir: durability === 'none' ? undefined : dataDir, durability });
-  const address = await broker.listen({ port, host: values.host });
-  const where = durability === 'none' ? 'state in memory only (--durability none)' : `data in ${dataDir} (durability ${durability})`;
-  const r = broker.recovery;
-  const restored = r === undefined ? '' : `; restored ${r.sessions} sessions, ${r.queued} queued and ${r.inflight} unacknowledged messages, ${r.retained} retained in ${Math.round(performance.now() - started)} ms`;
-  process.stdout.write(`petrel: MQTT listening on ${address.address}:${address.port}, ${where}${restored}\n`);
-
+  // Handlers first: a signal during start-up still closes the store cleanly.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -74,6 +69,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+
+  const address = await broker.listen({ port, host: values.host });
+  const where = durability === 'none' ? 'state in memory only (--durability none)' : `data in ${dataDir} (durability ${durability})`;
+  const r = broker.recovery;
+  const restored = r === undefined ? '' : `; restored ${r.sessions} sessions, ${r.queued} queued and ${r.inflight} unacknowledged messages, ${r.retained} retained in ${Math.round(performance.now() - started)} ms`;
+  process.stdout.write(`petrel: MQTT listening on ${address.address}:${address.port}, ${where}${restored}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -14,8 +14,15 @@ export interface LmdbOptions {
   path: string;
   /** sync: a commit counts when flushed to disk; batched: when written (the OS flushes later). */
   durability: 'sync' | 'batched';
-  /** Largest size the database may grow to, in bytes (LMDB maps it; it is not allocated up front). */
-  mapSize?: number;
+  /**
+   * Largest size the database files may reach, in bytes. Past it, batches that add data are
+   * refused (StoreFullError) while batches that only delete still go through, so it can drain.
+   */
+  maxSize?: number;
+}
+
+export class StoreFullError extends Error {
+  override name = 'StoreFullError';
 }
 
 export class StoreOpenError extends Error {
@@ -28,9 +35,11 @@ export class LmdbBackend implements Backend {
   private readonly dbs: Map<Table, Database>;
   private readonly durability: 'sync' | 'batched';
   private readonly lockPath: string;
+  private readonly maxSize: number | undefined;
 
   constructor(options: LmdbOptions) {
     this.durability = options.durability;
+    this.maxSize = options.maxSize;
     this.lockPath = join(options.path, 'petrel.pid');
     try {
       mkdirSync(options.path, { recursive: true });
@@ -43,7 +52,6 @@ export class LmdbBackend implements Backend {
         path: options.path,
         maxDbs: TABLES.length + 2,
         separateFlushed: true,
-        mapSize: options.mapSize ?? 16 * 1024 ** 3,
         // Writes are batched by the store itself, one transaction per turn.
         eventTurnBatching: false,
       });
@@ -55,6 +63,13 @@ export class LmdbBackend implements Backend {
   }
 
   write(ops: Op[]): Promise<void> {
+    if (this.maxSize !== undefined && ops.some((op) => !('range' in op) && op.value !== undefined)) {
+      const stats = this.root.getStats() as { lastPageNumber: number; pageSize: number };
+      const used = (stats.lastPageNumber + 1) * stats.pageSize;
+      if (used >= this.maxSize) {
+        return Promise.reject(new StoreFullError(`store full: ${used} bytes used of ${this.maxSize} allowed`));
+      }
+    }
     const committed = this.root.transaction(() => {
       for (const op of ops) {
         const db = this.dbs.get(op.table)!;

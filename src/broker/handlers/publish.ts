@@ -121,7 +121,7 @@ function storeFailed(conn: Connection, p: PublishPacket, err: unknown): void {
     conn.close();
     return;
   }
-  const full = /MDB_MAP_FULL|ENOSPC|No space/i.test(String(err));
+  const full = /store full|MDB_MAP_FULL|ENOSPC|No space/i.test(String(err));
   acknowledge(conn, p, full ? 0x97 : 0x80);
 }
 
