@@ -56,8 +56,6 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private closing = false;
   /** The store bridge; undefined when the broker keeps everything in memory only. */
   private readonly persist: Persistence | undefined;
-  /** True while the state read from the store is put back (nothing is written for it). */
-  private restoring = false;
   /** Resolves once the state in the store (if any) has been restored. */
   readonly ready: Promise<void>;
   /** What the last start restored from the store. */
@@ -69,8 +67,8 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.tree = new TopicTree<Session>();
     this.persist = openPersistence(this.options, (err) => this.emit('storeError', err));
     this.retained = new RetainedIndex<Message>({
-      onSet: (_topic, message, previous) => { if (!this.restoring) this.persist?.retainedSet(message, previous); },
-      onDelete: (_topic, previous) => { if (!this.restoring) this.persist?.retainedDeleted(previous); },
+      onSet: (_topic, message, previous) => this.persist?.retainedSet(message, previous),
+      onDelete: (_topic, previous) => this.persist?.retainedDeleted(previous),
     });
     this.delivery = {
       limits: { maxMessages: this.options.maxQueuedMessages, maxBytes: this.options.maxQueuedBytes },
@@ -97,12 +95,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private async restore(): Promise<void> {
     if (this.persist === undefined) return;
     const state = await this.persist.store.load();
-    this.restoring = true;
-    try {
-      this.recovery = recover(this, this.persist, state);
-    } finally {
-      this.restoring = false;
-    }
+    this.recovery = recover(this, this.persist, state);
     await this.persist.commit();
   }
 
@@ -305,7 +298,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
 
   private publishWill(session: Session, will: Will): void {
     // A delayed will leaves the stored session record once it is sent.
-    if (!this.restoring && session.outlet === undefined && this.registry.get(session.clientId) === session) {
+    if (session.outlet === undefined && this.registry.get(session.clientId) === session) {
       this.persist?.sessionUpdated(session, { expiresAt: session.expiresAt, willAt: 0 });
     }
     const message = createMessage({

@@ -41,6 +41,11 @@ export class Persistence {
     this.refs.set(id, (this.refs.get(id) ?? 0) + 1);
   }
 
+  /** A session recovery found in the store (nothing is written). */
+  restoreSession(clientId: string): void {
+    this.stored.add(clientId);
+  }
+
   refCount(id: number): number {
     return this.refs.get(id) ?? 0;
   }

@@ -38,7 +38,10 @@ export function recover(t: RecoveryTarget, persist: Persistence, state: StoredSt
   persist.restoreMessageIds(maxId);
 
   const sessions = new Map<string, Session>();
-  for (const r of state.sessions) sessions.set(r.clientId, createSession(r.clientId, r.protocolVersion, r.expiryInterval));
+  for (const r of state.sessions) {
+    sessions.set(r.clientId, createSession(r.clientId, r.protocolVersion, r.expiryInterval));
+    persist.restoreSession(r.clientId);
+  }
 
   for (const { clientId, filter, subscription } of state.subscriptions) {
     const session = sessions.get(clientId);
@@ -93,7 +96,7 @@ export function recover(t: RecoveryTarget, persist: Persistence, state: StoredSt
       report.purged++;
       continue;
     }
-    t.retained.set(topic, message);
+    t.retained.set(topic, message, false);
     persist.restoreRef(messageId);
     report.retained++;
   }

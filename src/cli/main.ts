@@ -56,6 +56,8 @@ async function main(): Promise<void> {
   const dataDir = resolve(values['data-dir']);
   const started = performance.now();
   const broker = new Broker({ dataDir: durability === 'none' ? undefined : dataDir, durability });
+  // A failed commit is never acknowledged to anyone; the operator hears of it here.
+  broker.on('storeError', (err: unknown) => process.stderr.write(`petrel: store error: ${err instanceof Error ? err.message : String(err)}\n`));
   // Handlers first: a signal during start-up still closes the store cleanly.
   let stopping = false;
   const stop = (signal: string): void => {

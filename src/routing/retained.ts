@@ -30,8 +30,11 @@ export class RetainedIndex<M> {
     return node.message;
   }
 
-  /** Stores the message as the one retained for its topic, replacing any earlier one. */
-  set(topic: string, message: M): void {
+  /**
+   * Stores the message as the one retained for its topic, replacing any earlier one.
+   * `notify` false: put back without telling onSet (state read from a store).
+   */
+  set(topic: string, message: M, notify = true): void {
     let node = this.root;
     for (const level of topic.split('/')) {
       let child = node.children?.get(level);
@@ -44,7 +47,7 @@ export class RetainedIndex<M> {
     const previous = node.message;
     if (previous === undefined) this.count++;
     node.message = message;
-    this.events.onSet?.(topic, message, previous);
+    if (notify) this.events.onSet?.(topic, message, previous);
   }
 
   /** Forgets the topic's retained message (a retained PUBLISH with an empty payload [MQTT-3.3.1-10]). */
