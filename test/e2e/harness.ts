@@ -3,7 +3,7 @@
 // Every wait is bounded, so a broken broker fails a test instead of hanging it.
 
 import { connect as netConnect, type Socket } from 'node:net';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { Broker, type BrokerOptions } from '../../src/index.js';
 import {
   Decoder, encode, PacketType, type ConnectPacket, type Packet, type ProtocolVersion, type PublishPacket,
@@ -160,6 +160,8 @@ export interface ReceivedMessage {
 /** An MQTT.js client plus a queue of the messages it received. */
 export interface TestClient {
   client: MqttClient;
+  /** The CONNACK the broker answered with. */
+  connack: IConnackPacket;
   /** The next message received (in order), bounded in time. */
   nextMessage(ms?: number): Promise<ReceivedMessage>;
   received: ReceivedMessage[];
@@ -187,9 +189,10 @@ export async function connectClient(url: string, version: 3 | 4 | 5, options: IC
     waiter = undefined;
     w?.();
   });
+  let connack: IConnackPacket;
   try {
-    await within(new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
+    connack = await within(new Promise<IConnackPacket>((resolve, reject) => {
+      client.once('connect', resolve);
       client.once('error', reject);
       client.once('close', () => reject(new Error('connection closed before CONNACK')));
     }), 'MQTT.js to connect');
@@ -199,6 +202,7 @@ export async function connectClient(url: string, version: 3 | 4 | 5, options: IC
   }
   return {
     client,
+    connack,
     received,
     async nextMessage(ms = WAIT_MS) {
       const deadline = Date.now() + ms;
@@ -214,3 +218,30 @@ export async function connectClient(url: string, version: 3 | 4 | 5, options: IC
 }
 
 export const VERSIONS = [3, 4, 5] as const;
+
+let idSeq = 0;
+/** A name no other test in the run uses (client ids, topics). */
+export function uid(prefix: string): string {
+  return `${prefix}${(++idSeq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export interface Got extends ReceivedMessage {
+  qos: number;
+  retain: boolean;
+}
+
+/**
+ * What an MQTT.js client receives before a marker it publishes to itself: "nothing else came"
+ * without sleeping, as the marker travels the same path behind everything sent before it.
+ */
+export async function drainUntilMarker(c: TestClient): Promise<Got[]> {
+  const topic = uid('zz-marker/');
+  await within(c.client.subscribeAsync(topic, { qos: 0 }), 'the marker SUBACK');
+  await within(c.client.publishAsync(topic, 'marker', { qos: 0 }), 'the marker publish');
+  const out: Got[] = [];
+  for (;;) {
+    const m = await c.nextMessage();
+    if (m.topic === topic) return out;
+    out.push({ ...m, qos: m.packet.qos, retain: m.packet.retain });
+  }
+}

@@ -10,13 +10,11 @@ import type { Connection } from '../../src/broker/connection.js';
 import { DEFAULT_OPTIONS } from '../../src/broker/options.js';
 import type { BrokerOptions } from '../../src/index.js';
 import { encode, PacketType, type ConnectPacket, type ProtocolVersion } from '../../src/protocol/index.js';
-import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient } from './harness.js';
+import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient, uid } from './harness.js';
 
 /** Every test is bounded, even where a broken broker would leave a client library waiting. */
 const BOUND = { timeout: 15_000 };
 
-let seq = 0;
-const uid = (p: string): string => `${p}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 /** Opens a raw connection and returns it with the CONNACK, whatever its code. */
 async function rawConnect(port: number, version: ProtocolVersion, extra: Partial<ConnectPacket> = {}) {

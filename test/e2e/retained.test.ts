@@ -6,7 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PacketType } from '../../src/protocol/index.js';
-import { connectClient, RawClient, startBroker, within, VERSIONS, type TestBroker, type TestClient } from './harness.js';
+import { connectClient, RawClient, startBroker, VERSIONS, type TestBroker, uid, drainUntilMarker } from './harness.js';
+
+/** The retained-relevant fields of what arrived before the marker, for whole-record comparisons. */
+const drain = async (c: Parameters<typeof drainUntilMarker>[0]) =>
+  (await drainUntilMarker(c)).map(({ topic, payload, qos, retain }) => ({ topic, payload, qos, retain }));
 
 /** Every test is bounded, even where a broken broker would leave a client library waiting. */
 const BOUND = { timeout: 15_000 };
@@ -15,34 +19,20 @@ let b: TestBroker;
 before(async () => { b = await startBroker(); });
 after(async () => { await b.close(); });
 
-let seq = 0;
-const uid = (p: string): string => `${p}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
-interface Got { topic: string; payload: string; qos: number; retain: boolean }
 
 /**
  * Everything the client receives before a marker it publishes to itself: the broker handles
  * its packets in order and writes to its socket in order, so what a SUBSCRIBE owes it
  * (retained messages included) arrives before the marker.
  */
-async function drainUntilMarker(c: TestClient): Promise<Got[]> {
-  const topic = uid('marker/');
-  await within(c.client.subscribeAsync(topic, { qos: 0 }), 'the marker SUBACK');
-  await within(c.client.publishAsync(topic, 'marker', { qos: 0 }), 'the marker publish');
-  const out: Got[] = [];
-  for (;;) {
-    const m = await c.nextMessage();
-    if (m.topic === topic) return out;
-    out.push({ topic: m.topic, payload: m.payload, qos: m.packet.qos, retain: m.packet.retain });
-  }
-}
 
 /** Publishes retained messages from a short-lived client, waiting for each to be handled. */
 async function retain(version: 3 | 4 | 5, entries: [topic: string, payload: string, qos?: 0 | 1 | 2][]): Promise<void> {
   const pub = await connectClient(b.url, version);
   // QoS 1 acknowledgement (or the ping of a QoS 0 publish's end) means the broker stored it.
   for (const [topic, payload, qos = 1] of entries) await pub.client.publishAsync(topic, payload, { qos, retain: true });
-  if (entries.some(([, , q]) => q === 0)) await drainUntilMarker(pub);
+  if (entries.some(([, , q]) => q === 0)) await drain(pub);
   await pub.end();
 }
 
@@ -50,7 +40,8 @@ async function clear(topics: string[]): Promise<void> {
   await retain(4, topics.map((t) => [t, '', 1]));
 }
 
-const sorted = (g: Got[]): Got[] => [...g].sort((x, y) => (x.topic < y.topic ? -1 : x.topic > y.topic ? 1 : 0));
+type Seen = Awaited<ReturnType<typeof drain>>;
+const sorted = (g: Seen): Seen => [...g].sort((x, y) => (x.topic < y.topic ? -1 : x.topic > y.topic ? 1 : 0));
 
 describe('retained messages', () => {
   for (const version of VERSIONS) {
@@ -59,7 +50,7 @@ describe('retained messages', () => {
       await retain(version, [[topic, 'first'], [topic, 'second'], [topic, 'third']]);
       const sub = await connectClient(b.url, version);
       await sub.client.subscribeAsync(topic, { qos: 1 });
-      assert.deepEqual(await drainUntilMarker(sub), [{ topic, payload: 'third', qos: 1, retain: true }]);
+      assert.deepEqual(await drain(sub), [{ topic, payload: 'third', qos: 1, retain: true }]);
       await sub.end();
       await clear([topic]);
     });
@@ -71,7 +62,7 @@ describe('retained messages', () => {
       for (const granted of [0, 1, 2] as const) {
         const sub = await connectClient(b.url, version);
         await sub.client.subscribeAsync(`${base}/+`, { qos: granted });
-        const got = sorted(await drainUntilMarker(sub));
+        const got = sorted(await drain(sub));
         assert.deepEqual(got, [0, 1, 2].map((q) => ({ topic: topics[q], payload: `p${q}`, qos: Math.min(q, granted), retain: true })),
           `granted QoS ${granted}`);
         await sub.end();
@@ -85,13 +76,13 @@ describe('retained messages', () => {
       // The empty retained message itself is delivered to current subscribers as a normal message.
       const live = await connectClient(b.url, version);
       await live.client.subscribeAsync(topic, { qos: 1 });
-      assert.deepEqual(await drainUntilMarker(live), [{ topic, payload: 'will be cleared', qos: 1, retain: true }]);
+      assert.deepEqual(await drain(live), [{ topic, payload: 'will be cleared', qos: 1, retain: true }]);
       await retain(version, [[topic, '']]);
       const m = await live.nextMessage();
       assert.deepEqual([m.topic, m.payload, m.packet.retain], [topic, '', false]);
       const later = await connectClient(b.url, version);
       await later.client.subscribeAsync(topic, { qos: 1 });
-      assert.deepEqual(await drainUntilMarker(later), [], 'nothing retained after the empty payload');
+      assert.deepEqual(await drain(later), [], 'nothing retained after the empty payload');
       await Promise.all([live.end(), later.end()]);
     });
 
@@ -124,7 +115,7 @@ describe('retained messages', () => {
     for (const [filter, expected] of cases) {
       const sub = await connectClient(b.url, 4);
       await sub.client.subscribeAsync(filter, { qos: 0 });
-      const got = (await drainUntilMarker(sub)).filter((g) => g.topic === a || g.topic.startsWith(`${a}/`));
+      const got = (await drain(sub)).filter((g) => g.topic === a || g.topic.startsWith(`${a}/`));
       assert.deepEqual(got.map((g) => g.topic).sort(), expected.sort(), `filter ${filter}`);
       assert.ok(got.every((g) => g.retain), `filter ${filter}: RETAIN=1`);
       await sub.end();
@@ -140,7 +131,7 @@ describe('retained messages', () => {
     for (const filter of ['#', '+/status', '+/+']) {
       const sub = await connectClient(b.url, 4);
       await sub.client.subscribeAsync(filter, { qos: 0 });
-      const got = await drainUntilMarker(sub);
+      const got = await drain(sub);
       assert.ok(!got.some((g) => g.topic.startsWith('$')), `${filter} must not match a $ topic: ${JSON.stringify(got)}`);
       if (filter !== '+/+') assert.ok(got.some((g) => g.topic === `${plain}/status`), `${filter} matches ${plain}/status`);
       await sub.end();
@@ -148,7 +139,7 @@ describe('retained messages', () => {
     for (const filter of [`${dollar}/#`, `${dollar}/+`, `${dollar}/status`]) {
       const sub = await connectClient(b.url, 4);
       await sub.client.subscribeAsync(filter, { qos: 0 });
-      assert.deepEqual(await drainUntilMarker(sub), [{ topic: `${dollar}/status`, payload: 'dollar', qos: 0, retain: true }], filter);
+      assert.deepEqual(await drain(sub), [{ topic: `${dollar}/status`, payload: 'dollar', qos: 0, retain: true }], filter);
       await sub.end();
     }
     b.broker.publish({ topic: `${dollar}/status`, payload: '', retain: true });
@@ -195,9 +186,9 @@ describe('v5 retain options', () => {
     await retain(5, [[topic, 'rh0']]);
     const sub = await connectClient(b.url, 5);
     await sub.client.subscribeAsync(topic, { qos: 1, rh: 0 });
-    assert.deepEqual((await drainUntilMarker(sub)).map((g) => g.payload), ['rh0']);
+    assert.deepEqual((await drain(sub)).map((g) => g.payload), ['rh0']);
     await sub.client.subscribeAsync(topic, { qos: 1, rh: 0 });
-    assert.deepEqual((await drainUntilMarker(sub)).map((g) => g.payload), ['rh0']);
+    assert.deepEqual((await drain(sub)).map((g) => g.payload), ['rh0']);
     await sub.end();
     await clear([topic]);
   });
@@ -207,13 +198,13 @@ describe('v5 retain options', () => {
     await retain(5, [[topic, 'rh1']]);
     const sub = await connectClient(b.url, 5);
     await sub.client.subscribeAsync(topic, { qos: 1, rh: 1 });
-    assert.deepEqual((await drainUntilMarker(sub)).map((g) => g.payload), ['rh1']);
+    assert.deepEqual((await drain(sub)).map((g) => g.payload), ['rh1']);
     await sub.client.subscribeAsync(topic, { qos: 1, rh: 1 });
-    assert.deepEqual(await drainUntilMarker(sub), [], 're-subscribe with Retain Handling 1');
+    assert.deepEqual(await drain(sub), [], 're-subscribe with Retain Handling 1');
     // After an unsubscribe it is new again.
     await sub.client.unsubscribeAsync(topic);
     await sub.client.subscribeAsync(topic, { qos: 1, rh: 1 });
-    assert.deepEqual((await drainUntilMarker(sub)).map((g) => g.payload), ['rh1']);
+    assert.deepEqual((await drain(sub)).map((g) => g.payload), ['rh1']);
     await sub.end();
     await clear([topic]);
   });
@@ -223,7 +214,7 @@ describe('v5 retain options', () => {
     await retain(5, [[topic, 'rh2']]);
     const sub = await connectClient(b.url, 5);
     await sub.client.subscribeAsync(topic, { qos: 1, rh: 2 });
-    assert.deepEqual(await drainUntilMarker(sub), []);
+    assert.deepEqual(await drain(sub), []);
     await retain(5, [[topic, 'rh2 live']]);
     assert.equal((await sub.nextMessage()).payload, 'rh2 live');
     await sub.end();
@@ -235,7 +226,7 @@ describe('v5 retain options', () => {
     await retain(5, [[topic, 'not for groups']]);
     const member = await connectClient(b.url, 5);
     await member.client.subscribeAsync(`$share/g/${topic}`, { qos: 1 });
-    assert.deepEqual(await drainUntilMarker(member), []);
+    assert.deepEqual(await drain(member), []);
     // It does get live messages through the group.
     await retain(5, [[topic, 'live to group']]);
     assert.equal((await member.nextMessage()).payload, 'live to group');

@@ -5,62 +5,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import type { IClientOptions, IConnackPacket } from 'mqtt';
 import type { Connection } from '../../src/broker/connection.js';
 import { PacketType, type ConnackPacket, type ConnectPacket } from '../../src/protocol/index.js';
 import {
-  connectClient, RawClient, startBroker, WAIT_MS, within, type ReceivedMessage, type TestBroker, type TestClient,
+  connectClient, RawClient, startBroker, within, type TestBroker, type TestClient,
 } from './harness.js';
 
 type Version = 3 | 4 | 5;
 
-/**
- * Like the harness's connectClient, but the message listener is attached before CONNECT goes
- * out: a resumed session's queued messages come in the same segment as the CONNACK, and MQTT.js
- * emits them before `connectAsync` resolves. Also returns the CONNACK.
- */
-async function reconnect(url: string, version: Version, options: IClientOptions): Promise<TestClient & { connack: IConnackPacket }> {
-  const client: MqttClient = mqtt.connect(url, {
-    protocolVersion: version,
-    ...(version === 3 ? { protocolId: 'MQIsdp' } : {}),
-    reconnectPeriod: 0,
-    connectTimeout: WAIT_MS,
-    ...options,
-  });
-  const received: ReceivedMessage[] = [];
-  const queue: ReceivedMessage[] = [];
-  let waiter: (() => void) | undefined;
-  client.on('message', (topic, payload, packet) => {
-    const message = { topic, payload: payload.toString(), packet };
-    received.push(message);
-    queue.push(message);
-    const w = waiter;
-    waiter = undefined;
-    w?.();
-  });
-  const connack = await within(new Promise<IConnackPacket>((resolve, reject) => {
-    client.once('connect', resolve);
-    client.once('error', reject);
-  }), 'MQTT.js to connect').catch((err: unknown) => {
-    client.end(true);
-    throw err;
-  });
-  return {
-    client,
-    received,
-    connack,
-    async nextMessage(ms = WAIT_MS) {
-      const deadline = Date.now() + ms;
-      while (queue.length === 0) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error('timed out waiting for a message');
-        await within(new Promise<void>((resolve) => { waiter = resolve; }), 'a message', left);
-      }
-      return queue.shift()!;
-    },
-    end: () => within(client.endAsync(), 'MQTT.js to end'),
-  };
-}
+/** Connects MQTT.js (listening from before the CONNACK), with the CONNACK for Session Present. */
+const reconnect = (url: string, version: Version, options: IClientOptions): Promise<TestClient> => connectClient(url, version, options);
 
 /** Idles until `ms` after `t0` (only to let a session's expiry clock run; every check after it is an awaited CONNACK). */
 async function sleepUntil(t0: number, ms: number): Promise<void> {

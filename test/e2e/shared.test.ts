@@ -9,28 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import type { Broker } from '../../src/index.js';
 import type { Connection } from '../../src/broker/connection.js';
 import { encode, PacketType, type ConnackPacket, type ConnectPacket, type PublishPacket } from '../../src/protocol/index.js';
-import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient } from './harness.js';
+import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient, uid, drainUntilMarker, type Got } from './harness.js';
 
 /** Every test is bounded, even where a broken broker would leave a client library waiting. */
 const BOUND = { timeout: 15_000 };
 
-let seq = 0;
-const uid = (p: string): string => `${p}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
-interface Got { topic: string; payload: string; qos: number; packet: TestClient['received'][number]['packet'] }
 
-/** What an MQTT.js client receives before a marker it publishes to itself (as in topics.test.ts). */
-async function drainUntilMarker(c: TestClient): Promise<Got[]> {
-  const topic = uid('zz-marker/');
-  await within(c.client.subscribeAsync(topic, { qos: 0 }), 'the marker SUBACK');
-  await within(c.client.publishAsync(topic, 'marker', { qos: 0 }), 'the marker publish');
-  const out: Got[] = [];
-  for (;;) {
-    const m = await c.nextMessage();
-    if (m.topic === topic) return out;
-    out.push({ topic: m.topic, payload: m.payload, qos: m.packet.qos, packet: m.packet });
-  }
-}
 
 /**
  * The PUBLISH packets a raw client has been sent so far: a PINGREQ goes out and everything

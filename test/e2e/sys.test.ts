@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PacketType } from '../../src/protocol/index.js';
-import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient } from './harness.js';
+import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient, uid } from './harness.js';
 
 const BOUND = { timeout: 15_000 };
 /** A value published at sysInterval 1 shows within this long after what changed it. */
@@ -15,8 +15,6 @@ const UPDATE_MS = 2500;
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-let seq = 0;
-const uid = (p: string): string => `${p}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 /** The `$SYS/broker/` topics the broker publishes, by their short name. */
 const TOPICS = [

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PacketType } from '../../src/protocol/index.js';
-import { connectClient, RawClient, startBroker, within, VERSIONS, type TestBroker, type TestClient } from './harness.js';
+import { connectClient, RawClient, startBroker, VERSIONS, type TestBroker, uid, drainUntilMarker, type Got } from './harness.js';
 
 /** Every test is bounded, even where a broken broker would leave a client library waiting. */
 const BOUND = { timeout: 15_000 };
@@ -15,23 +15,8 @@ let b: TestBroker;
 before(async () => { b = await startBroker(); });
 after(async () => { await b.close(); });
 
-let seq = 0;
-const uid = (p: string): string => `${p}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
-interface Got { topic: string; payload: string; qos: number; packet: TestClient['received'][number]['packet'] }
 
-/** What the client receives before a marker it publishes to itself (see retained.test.ts). */
-async function drainUntilMarker(c: TestClient): Promise<Got[]> {
-  const topic = uid('zz-marker/');
-  await within(c.client.subscribeAsync(topic, { qos: 0 }), 'the marker SUBACK');
-  await within(c.client.publishAsync(topic, 'marker', { qos: 0 }), 'the marker publish');
-  const out: Got[] = [];
-  for (;;) {
-    const m = await c.nextMessage();
-    if (m.topic === topic) return out;
-    out.push({ topic: m.topic, payload: m.payload, qos: m.packet.qos, packet: m.packet });
-  }
-}
 
 describe('topic filter matching [MQTT-4.7.1-*]', () => {
   // [filter, topic, matches]: mostly the examples of sections 4.7.1.2 and 4.7.1.3.

@@ -9,13 +9,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import {
   PacketType, type ConnectPacket, type PublishPacket, type PublishProperties, type QoS, type Subscription,
 } from '../../src/protocol/index.js';
-import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient } from './harness.js';
+import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient, uid } from './harness.js';
 
 /** Every test is bounded, even where a broken broker would leave a client library waiting. */
 const BOUND = { timeout: 15_000 };
 
-let seq = 0;
-const uid = (p: string): string => `${p}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 /**
  * Every client a test opens, ended after it whatever its outcome: a test that fails half way
