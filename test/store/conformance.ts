@@ -137,6 +137,25 @@ export function storeConformance(name: string, fixture: StoreFixture): void {
     assert.equal((await store.load()).messages.size, 2);
   });
 
+  withStore('within one batch, the last write of a record wins: put then delete, delete then put, put over put', async (store) => {
+    store.putMessage(1, message('old'));
+    store.putInflight('c', 1, { awaiting: 'puback', delivery: { messageId: 1, qos: 1, retain: false } });
+    await store.commit();
+    store.putMessage(2, message('acked-before-commit'));
+    store.putInflight('c', 2, { awaiting: 'puback', delivery: { messageId: 2, qos: 1, retain: false } });
+    store.deleteInflight('c', 2);
+    store.deleteMessage(2);
+    store.deleteMessage(1);
+    store.putMessage(1, message('new'));
+    store.putMessage(3, message('first'));
+    store.putMessage(3, message('second'));
+    store.deleteInflight('c', 1);
+    await store.commit();
+    const s = await store.load();
+    assert.deepEqual([...s.messages.entries()].map(([id, m]) => [id, m.topic]), [[1, 'new'], [3, 'second']]);
+    assert.deepEqual(s.inflight, []);
+  });
+
   withStore('many writes in one turn', async (store) => {
     for (let i = 1; i <= 5000; i++) {
       store.putMessage(i, message(`t/${i}`));
