@@ -7,7 +7,7 @@
 // scenario, median kept, default 1), BENCH_BROKERS (comma list, default petrel,mosquitto,aedes).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,8 +42,8 @@ interface MqbenchSummary {
 
 interface BrokerDef {
   name: string;
-  /** The command that runs it on a port, or undefined when it is not installed. */
-  command(port: number): string[] | undefined;
+  /** The command that runs it on a port (files may go in `dir`), or undefined when it is not installed. */
+  command(port: number, dir: string): string[] | undefined;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -53,10 +53,10 @@ const BROKERS: BrokerDef[] = [
   { name: 'petrel', command: (port) => [process.execPath, join(here, 'servers', 'petrel.js'), String(port)] },
   {
     name: 'mosquitto',
-    command(port) {
+    command(port, dir) {
       const bin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
       if (bin === undefined) return undefined;
-      const conf = join(mkdtempSync(join(tmpdir(), 'petrel-bench-')), 'mosquitto.conf');
+      const conf = join(dir, 'mosquitto.conf');
       // Issue 9's setup: no persistence, and a queue large enough not to drop under fan-in.
       writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n`);
       return [bin, '-c', conf];
@@ -126,15 +126,20 @@ let nextPort = 21000 + Math.floor(Math.random() * 2000);
 
 async function measure(mqbench: string, broker: BrokerDef, scenario: Scenario, duration: number): Promise<MqbenchSummary | undefined> {
   const port = nextPort++;
-  const argv = broker.command(port);
-  if (argv === undefined) return undefined;
-  const [cmd, args] = pinned(1, argv);
-  const child = spawn(cmd, args, { stdio: 'ignore' });
+  const dir = mkdtempSync(join(tmpdir(), 'petrel-bench-'));
   try {
-    await waitReady(mqbench, port);
-    return await runMqbench(mqbench, port, child.pid!, scenario.args, duration);
+    const argv = broker.command(port, dir);
+    if (argv === undefined) return undefined;
+    const [cmd, args] = pinned(1, argv);
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    try {
+      await waitReady(mqbench, port);
+      return await runMqbench(mqbench, port, child.pid!, scenario.args, duration);
+    } finally {
+      await stop(child);
+    }
   } finally {
-    await stop(child);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
