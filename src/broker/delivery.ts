@@ -115,9 +115,38 @@ export function pump(ctx: DeliveryContext, session: Session): void {
     ctx.persist?.dequeued(session, d);
     sendNew(ctx, session, outlet, d);
   }
+  if (session.retainedBacklog !== undefined && session.queueHead === session.queue.length) sendRetainedBacklog(ctx, session, outlet, now);
   if (session.congestedSince !== 0 && !outlet.congested() && queueLength(session) * 4 <= ctx.limits.maxMessages) {
     ctx.relieve(session);
   }
+}
+
+/** Retained messages for new subscriptions join the backlog, which drains after the queue. */
+export function deliverRetained(ctx: DeliveryContext, session: Session, deliveries: Delivery[]): void {
+  if (deliveries.length === 0) return;
+  const backlog = session.retainedBacklog;
+  if (backlog === undefined) {
+    session.retainedBacklog = deliveries;
+    session.retainedNext = 0;
+  } else {
+    for (const d of deliveries) backlog.push(d);
+  }
+  pump(ctx, session);
+}
+
+function sendRetainedBacklog(ctx: DeliveryContext, session: Session, outlet: Outlet, now: number): void {
+  const backlog = session.retainedBacklog!;
+  while (session.retainedNext < backlog.length) {
+    const d = backlog[session.retainedNext];
+    if (d.message.expiresAt === 0 || d.message.expiresAt > now) {
+      if (d.qos === 0 ? outlet.congested() : !canSend(session, outlet)) return;
+      if (d.qos === 0) send(ctx, session, outlet, d, 0, false);
+      else sendNew(ctx, session, outlet, d);
+    }
+    backlog[session.retainedNext++] = undefined as unknown as Delivery;
+  }
+  session.retainedBacklog = undefined;
+  session.retainedNext = 0;
 }
 
 /**

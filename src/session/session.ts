@@ -95,6 +95,12 @@ export interface Session {
   fanoutQos: QoS;
   fanoutRetainAsPublished: boolean;
   fanoutSubscriptionIds: number[] | undefined;
+  /**
+   * Retained messages matched by new subscriptions, sent after the queue as the window and the
+   * socket allow: a wildcard over a large retained set is neither buffered whole nor cut short.
+   */
+  retainedBacklog: Delivery[] | undefined;
+  retainedNext: number;
   /** Publishers paused because this session could not keep up; resumed when it catches up. */
   blockedPublishers: Set<Pausable> | undefined;
   /** performance.now() when the current spell of congestion began; 0 when not congested. */
@@ -125,6 +131,8 @@ export function createSession(clientId: string, protocolVersion: ProtocolVersion
     fanoutQos: 0,
     fanoutRetainAsPublished: false,
     fanoutSubscriptionIds: undefined,
+    retainedBacklog: undefined,
+    retainedNext: 0,
     blockedPublishers: undefined,
     congestedSince: 0,
     dropped: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0 },
@@ -171,6 +179,8 @@ export function clearQueue(s: Session): void {
   s.queue = [];
   s.queueHead = 0;
   s.queuedBytes = 0;
+  s.retainedBacklog = undefined;
+  s.retainedNext = 0;
 }
 
 /**

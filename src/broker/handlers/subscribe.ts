@@ -5,10 +5,10 @@ import {
   hasWildcard, isSharedFilter, PacketType, SUBACK_FAILURE_V3, topicLevels,
   type SubscribePacket, type Subscription, type UnsubscribePacket,
 } from '../../protocol/index.js';
-import type { SubscriptionOptions } from '../../session/session.js';
+import type { Delivery, SubscriptionOptions } from '../../session/session.js';
 import type { Connection } from '../connection.js';
 import type { BrokerContext } from '../context.js';
-import { deliver, makeDelivery } from '../delivery.js';
+import { deliverRetained, makeDelivery } from '../delivery.js';
 import { handOffShared } from '../shared-handoff.js';
 import { isPromise, refusalCode, type Decision } from '../hooks.js';
 
@@ -78,12 +78,14 @@ function sendRetained(b: BrokerContext, conn: Connection, sub: Subscription, isN
   const session = conn.session!;
   const options = session.subscriptions.get(sub.filter)!;
   const now = Date.now();
+  const ids = options.subscriptionId === undefined ? undefined : [options.subscriptionId];
+  const deliveries: Delivery[] = [];
   b.retained.match(sub.filter, (_topic, message) => {
     if (message.expiresAt !== 0 && message.expiresAt <= now) return;
-    const qos = Math.min(message.qos, options.qos) as 0 | 1 | 2;
-    const ids = options.subscriptionId === undefined ? undefined : [options.subscriptionId];
-    deliver(b.delivery, session, makeDelivery(message, qos, true, ids));
+    deliveries.push(makeDelivery(message, Math.min(message.qos, options.qos) as 0 | 1 | 2, true, ids));
   });
+  // Sent as the client's window allows, however many there are (not through the bounded queue).
+  deliverRetained(b.delivery, session, deliveries);
 }
 
 export function handleUnsubscribe(b: BrokerContext, conn: Connection, p: UnsubscribePacket): void {
