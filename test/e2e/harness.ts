@@ -3,6 +3,7 @@
 // Every wait is bounded, so a broken broker fails a test instead of hanging it.
 
 import { connect as netConnect, type Socket } from 'node:net';
+import { afterEach } from 'node:test';
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { Broker, type BrokerOptions } from '../../src/index.js';
 import {
@@ -218,6 +219,39 @@ export async function connectClient(url: string, version: 3 | 4 | 5, options: IC
 }
 
 export const VERSIONS = [3, 4, 5] as const;
+
+/**
+ * Openers whose clients are ended after each test, whatever its outcome: a test that fails
+ * half way must not leave a socket that keeps the broker's close (and so the run) waiting.
+ * Call it at the top of a test file; it registers its own afterEach.
+ */
+export function clientsEndedAfterEach(): {
+  raw: typeof RawClient.connect;
+  rawOpen: typeof RawClient.open;
+  js: typeof connectClient;
+} {
+  const opened: (() => void)[] = [];
+  afterEach(() => {
+    for (const end of opened.splice(0)) end();
+  });
+  return {
+    async raw(...args) {
+      const c = await RawClient.connect(...args);
+      opened.push(() => c.destroy());
+      return c;
+    },
+    async rawOpen(...args) {
+      const c = await RawClient.open(...args);
+      opened.push(() => c.destroy());
+      return c;
+    },
+    async js(...args) {
+      const c = await connectClient(...args);
+      opened.push(() => c.client.end(true));
+      return c;
+    },
+  };
+}
 
 let idSeq = 0;
 /** A name no other test in the run uses (client ids, topics). */

@@ -4,43 +4,18 @@
 // codes 0x10 and 0x87, and all of it again across a persistent session's reconnect.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   PacketType, type ConnectPacket, type PublishPacket, type PublishProperties, type QoS, type Subscription,
 } from '../../src/protocol/index.js';
-import { connectClient, RawClient, startBroker, within, type TestBroker, type TestClient, uid } from './harness.js';
+import { RawClient, startBroker, within, type TestBroker, uid, clientsEndedAfterEach } from './harness.js';
 
 /** Every test is bounded, even where a broken broker would leave a client library waiting. */
 const BOUND = { timeout: 15_000 };
 
 
-/**
- * Every client a test opens, ended after it whatever its outcome: a test that fails half way
- * must not leave a socket that keeps the broker's close (and so the run) waiting.
- */
-const opened: (() => void)[] = [];
-afterEach(() => {
-  for (const kill of opened.splice(0)) kill();
-});
-
-async function raw(...args: Parameters<typeof RawClient.connect>): Promise<RawClient> {
-  const c = await RawClient.connect(...args);
-  opened.push(() => c.destroy());
-  return c;
-}
-
-async function rawOpen(...args: Parameters<typeof RawClient.open>): Promise<RawClient> {
-  const c = await RawClient.open(...args);
-  opened.push(() => c.destroy());
-  return c;
-}
-
-async function js(...args: Parameters<typeof connectClient>): Promise<TestClient> {
-  const c = await connectClient(...args);
-  opened.push(() => c.client.end(true));
-  return c;
-}
+const { raw, js, rawOpen } = clientsEndedAfterEach();
 
 /** Every publication property a publisher may set, with repeated and unordered User Property keys. */
 const FULL: PublishProperties = {
