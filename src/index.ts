@@ -7,5 +7,5 @@ export type {
   AuthenticateContext, ClientInfo, Decision, EnhancedAuthContext, EnhancedAuthResult, Hooks, PublishContext,
   SubscribeContext,
 } from './broker/hooks.js';
-export type { PeerInfo } from './broker/connection.js';
+export type { PeerCertificate, PeerInfo } from './broker/connection.js';
 export * as protocol from './protocol/index.js';

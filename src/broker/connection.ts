@@ -37,6 +37,21 @@ export interface PeerInfo {
   remotePort?: number | undefined;
   /** Which listener accepted it, for logs and metrics. */
   listener?: string | undefined;
+  /** The TLS client certificate the peer presented and we verified, if any. */
+  certificate?: PeerCertificate | undefined;
+  /** Per-listener limits; when absent the broker's options apply. */
+  connectTimeout?: number | undefined;
+  maxPacketSize?: number | undefined;
+}
+
+/** What a verified TLS client certificate tells about its holder. */
+export interface PeerCertificate {
+  /** The subject as one string, e.g. 'CN=sensor-1,O=Acme,C=DE' (RFC 4514 order). */
+  readonly subject: string;
+  /** The subject's Common Name, if it has one. */
+  readonly commonName: string | undefined;
+  /** SHA-256 fingerprint, colon-separated hex, as Node prints it. */
+  readonly fingerprint256: string;
 }
 
 export class Connection implements Outlet, ClientInfo {
@@ -92,7 +107,7 @@ export class Connection implements Outlet, ClientInfo {
     socket.on('error', () => this.close());
     socket.on('end', () => this.close());
     socket.on('close', () => this.close());
-    this.timer = setTimeout(() => this.close(), host.connectTimeout);
+    this.timer = setTimeout(() => this.close(), peer.connectTimeout ?? host.connectTimeout);
   }
 
   private onData(chunk: Buffer): void {

@@ -155,17 +155,18 @@ function accept(b: BrokerContext, conn: Connection, n: Negotiated): void {
   b.delivery.persist?.sessionAttached(session, { expiresAt: 0, will: p.will, willAt: 0 });
 
   const connack = n.connack;
+  const maxPacketSize = conn.peer.maxPacketSize ?? o.maxPacketSize;
   if (p.protocolVersion === 5) {
     if (o.receiveMaximum !== 65535) connack.receiveMaximum = o.receiveMaximum;
     if (o.maximumQoS < 2) connack.maximumQoS = o.maximumQoS as 0 | 1;
     connack.retainAvailable = o.retainAvailable;
-    connack.maximumPacketSize = o.maxPacketSize;
+    connack.maximumPacketSize = maxPacketSize;
     if (o.topicAliasMaximum > 0) connack.topicAliasMaximum = o.topicAliasMaximum;
     connack.wildcardSubscriptionAvailable = o.wildcardSubscriptionAvailable;
     connack.subscriptionIdentifiersAvailable = o.subscriptionIdentifiersAvailable;
     connack.sharedSubscriptionAvailable = o.sharedSubscriptionAvailable;
   }
-  conn.accepted(o.maxPacketSize, n.keepAlive);
+  conn.accepted(maxPacketSize, n.keepAlive);
   conn.send({
     type: PacketType.CONNACK,
     // [MQTT-3.2.2-2] / [MQTT-3.2.2-3]: Session Present says whether the session was resumed.
