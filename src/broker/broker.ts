@@ -3,8 +3,9 @@
 // through `handle`, so it knows nothing of TCP, TLS or WebSocket.
 
 import { EventEmitter } from 'node:events';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { createAuth, type Auth } from '../auth/index.js';
 import type { Packet, PublishProperties, QoS, Will } from '../protocol/index.js';
 import { RetainedIndex } from '../routing/retained.js';
 import { TopicTree } from '../routing/topic-tree.js';
@@ -23,11 +24,10 @@ import { openPersistence, type Persistence } from './persistence.js';
 import { recover, type RecoveryReport } from './recovery.js';
 import { SysPublisher, type SysSnapshot } from './sys.js';
 import { PETREL_VERSION } from './version.js';
+import { startListener, type ListenerConfig, type RunningListener } from '../transport/listener.js';
 
-export interface ListenOptions {
-  port?: number;
-  host?: string;
-}
+/** One listener; `protocol` defaults to mqtt and `port` to 1883. */
+export type ListenOptions = Partial<ListenerConfig>;
 
 export interface PublishInput {
   topic: string;
@@ -48,7 +48,8 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private readonly sys: SysPublisher;
   private readonly fanout: Fanout;
   private readonly connections = new Set<Connection>();
-  private readonly servers: Server[] = [];
+  private readonly running: RunningListener[] = [];
+  readonly auth: Auth;
   /** The connection whose PUBLISH is being fanned out, to slow it down if a subscriber cannot keep up. */
   private publisher: Connection | undefined;
   private dirty: Connection[] = [];
@@ -64,12 +65,16 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   constructor(options: BrokerOptions = {}) {
     super();
     this.options = resolveOptions(options);
+    this.auth = createAuth(this.options.auth, this.options.hooks);
+    // Handlers call the composed hooks: the files' checks first, then the library's own.
+    this.options.hooks = this.auth.hooks;
     this.tree = new TopicTree<Session>();
     this.persist = openPersistence(this.options, (err) => this.emit('storeError', err));
     this.retained = new RetainedIndex<Message>({
       onSet: (_topic, message, previous) => this.persist?.retainedSet(message, previous),
       onDelete: (_topic, previous) => this.persist?.retainedDeleted(previous),
     });
+    const canReceive = this.auth.canReceive;
     this.delivery = {
       limits: { maxMessages: this.options.maxQueuedMessages, maxBytes: this.options.maxQueuedBytes },
       queueQos0: this.options.queueQos0,
@@ -77,6 +82,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       backpressure: (session) => this.backpressure(session),
       relieve: (session) => this.relieve(session),
       persist: this.persist,
+      canReceive: canReceive === undefined ? undefined : (outlet, topic) => canReceive(outlet as Connection, topic),
     };
     this.fanout = new Fanout(this.tree, this.delivery, this.options.sharedSubscriptionStrategy);
     this.sys = new SysPublisher(this, (topic, payload) => createMessage({ topic, payload: Buffer.from(payload), qos: 0, retain: true }, Date.now()));
@@ -84,7 +90,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       onSessionEnd: (session) => this.sessionEnded(session),
       publishWill: (session, will) => this.publishWill(session, will),
     });
-    this.ready = this.restore();
+    this.ready = Promise.all([this.restore(), this.auth.load()]).then(() => undefined);
     // Start `$SYS` once restored, so restored retained values are not overwritten unseen.
     this.ready.then(() => {
       if (this.options.sysInterval > 0 && !this.closing) this.sys.start(this.options.sysInterval);
@@ -129,19 +135,68 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     return conn;
   }
 
-  /** Listens for MQTT over TCP (once the store's state is restored); resolves with the bound address. */
+  /**
+   * Starts every listener of the options (one mqtt listener on 1883 by default) once the
+   * store's state and the auth files are loaded. If one cannot bind, those started are closed.
+   */
+  async start(): Promise<RunningListener[]> {
+    await this.ready;
+    const started: RunningListener[] = [];
+    try {
+      for (const config of this.options.listeners) started.push(await this.startOne(config));
+    } catch (err) {
+      await Promise.all(started.map((l) => l.close()));
+      throw err;
+    }
+    return started;
+  }
+
+  /** Starts one more listener (MQTT over TCP on 1883 unless told otherwise); resolves with the bound address. */
   async listen(options: ListenOptions = {}): Promise<AddressInfo> {
     await this.ready;
-    const server = createServer({ noDelay: true }, (socket) => {
-      this.handle(socket, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, listener: 'mqtt' });
-    });
-    this.servers.push(server);
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 1883, options.host, () => {
-        server.off('error', reject);
-        resolve(server.address() as AddressInfo);
-      });
+    const running = await this.startOne({ ...options, protocol: options.protocol ?? 'mqtt', port: options.port ?? 1883 });
+    return running.address;
+  }
+
+  private async startOne(config: ListenerConfig): Promise<RunningListener> {
+    if (this.closing) throw new Error('the broker is closing');
+    const running = await startListener(config, (stream, peer) => this.handle(stream, peer));
+    this.running.push(running);
+    return running;
+  }
+
+  /** The listeners running now. */
+  get runningListeners(): readonly RunningListener[] {
+    return this.running;
+  }
+
+  /**
+   * Re-reads the password file, the ACL and the certificates (SIGHUP), keeping every connection.
+   * Returns one line per thing reloaded; what fails to load is kept as it was and reported.
+   */
+  async reload(): Promise<string[]> {
+    const report: string[] = [];
+    try {
+      report.push(...await this.auth.reload());
+    } catch (err) {
+      report.push(`auth files not reloaded, the old ones stay: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    for (const l of this.running) {
+      if (l.config.tls === undefined) continue;
+      try {
+        await l.reloadTls();
+        report.push(`${l.name}: certificates reloaded`);
+      } catch (err) {
+        report.push(`${l.name}: certificates not reloaded, the old ones stay: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return report;
+  }
+
+  authFailed(conn: Connection, reasonCode: number): void {
+    this.auth.failures.record(conn.remoteAddress);
+    this.emit('authFailure', {
+      clientId: conn.clientId, username: conn.username, remoteAddress: conn.remoteAddress, listener: conn.peer.listener, reasonCode,
     });
   }
 
@@ -150,7 +205,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (this.closing) return;
     this.closing = true;
     this.sys.stop();
-    const stopped = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    const stopped = this.running.map((l) => l.close());
     for (const conn of [...this.connections]) conn.disconnect(0x8b, 'server shutting down');
     this.registry.close();
     await Promise.all(stopped);

@@ -84,7 +84,7 @@ export class Connection implements Outlet, ClientInfo {
   authState: Record<string, unknown> | undefined;
   authStep = 0;
   /** Set while an enhanced authentication at CONNECT is under way: accepts the connection. */
-  completeConnect: ((result: { data?: Buffer | undefined }) => void) | undefined;
+  completeConnect: ((result: { data?: Buffer | undefined }) => void | Promise<void>) | undefined;
 
   private pending: Promise<void> | undefined;
   /** What this turn wrote, sent as one buffer when the turn ends. */

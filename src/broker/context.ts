@@ -1,5 +1,6 @@
 // What packet handlers see of the broker: its state and the few operations they share.
 
+import type { Auth } from '../auth/index.js';
 import type { RetainedIndex } from '../routing/retained.js';
 import type { TopicTree } from '../routing/topic-tree.js';
 import type { Message } from '../session/message.js';
@@ -29,4 +30,8 @@ export interface BrokerContext {
   publishMessage(message: Message, from?: Connection): number;
   /** The connection a session is attached to, if any. */
   connectionOf(session: Session): Connection | undefined;
+  /** Password file, certificates, SCRAM and ACL, composed with the library's hooks. */
+  readonly auth: Auth;
+  /** A CONNECT was refused for its credentials: counted against its address, and reported. */
+  authFailed(conn: Connection, reasonCode: number): void;
 }

@@ -26,11 +26,16 @@ export interface DeliveryContext {
   relieve(session: Session): void;
   /** The store bridge, when the broker has a store. */
   readonly persist: Persistence | undefined;
+  /** The ACL's say on whether a client may receive a topic; undefined when there is no ACL. */
+  readonly canReceive: ((client: Outlet, topic: string) => boolean) | undefined;
 }
 
 /** Hands one message to one session at the QoS and RETAIN flag it gets. */
 export function deliver(ctx: DeliveryContext, session: Session, delivery: Delivery): void {
   const outlet = session.outlet;
+  // The ACL is asked at every delivery, not only at SUBSCRIBE: `a/#` may be allowed while a
+  // `deny a/secret` rule still holds, and a reloaded ACL applies at once.
+  if (outlet !== undefined && ctx.canReceive !== undefined && !mayReceive(ctx, session, outlet, delivery)) return;
   if (delivery.qos === 0) {
     if (outlet !== undefined) {
       // A congested subscriber slows its publishers first; QoS 0 is dropped only when that
@@ -56,6 +61,13 @@ export function deliver(ctx: DeliveryContext, session: Session, delivery: Delive
   if (outlet !== undefined && (queueLength(session) * 2 > ctx.limits.maxMessages || outlet.congested())) {
     ctx.backpressure(session);
   }
+}
+
+function mayReceive(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Delivery): boolean {
+  if (ctx.canReceive!(outlet, d.message.topic)) return true;
+  session.dropped.notAuthorized++;
+  ctx.counters.dropped++;
+  return false;
 }
 
 function canSend(session: Session, outlet: Outlet): boolean {
@@ -103,17 +115,13 @@ export function pump(ctx: DeliveryContext, session: Session): void {
       ctx.counters.dropped++;
       continue;
     }
-    if (d.qos === 0) {
-      if (outlet.congested()) break;
-      shiftQueue(session);
-      ctx.persist?.dequeued(session, d);
-      send(ctx, session, outlet, d, 0, false);
-      continue;
-    }
-    if (!canSend(session, outlet)) break;
+    if (d.qos === 0 ? outlet.congested() : !canSend(session, outlet)) break;
     shiftQueue(session);
     ctx.persist?.dequeued(session, d);
-    sendNew(ctx, session, outlet, d);
+    // Queued while the client was away: the ACL of now decides.
+    if (ctx.canReceive !== undefined && !mayReceive(ctx, session, outlet, d)) continue;
+    if (d.qos === 0) send(ctx, session, outlet, d, 0, false);
+    else sendNew(ctx, session, outlet, d);
   }
   if (session.retainedBacklog !== undefined && session.queueHead === session.queue.length) sendRetainedBacklog(ctx, session, outlet, now);
   if (session.congestedSince !== 0 && !outlet.congested() && queueLength(session) * 4 <= ctx.limits.maxMessages) {
@@ -138,7 +146,7 @@ function sendRetainedBacklog(ctx: DeliveryContext, session: Session, outlet: Out
   const backlog = session.retainedBacklog!;
   while (session.retainedNext < backlog.length) {
     const d = backlog[session.retainedNext];
-    if (d.message.expiresAt === 0 || d.message.expiresAt > now) {
+    if ((d.message.expiresAt === 0 || d.message.expiresAt > now) && (ctx.canReceive === undefined || mayReceive(ctx, session, outlet, d))) {
       if (d.qos === 0 ? outlet.congested() : !canSend(session, outlet)) return;
       if (d.qos === 0) send(ctx, session, outlet, d, 0, false);
       else sendNew(ctx, session, outlet, d);

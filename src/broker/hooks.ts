@@ -3,6 +3,7 @@
 // answers synchronously the hot path stays synchronous.
 
 import type { ProtocolVersion, PublishProperties, QoS } from '../protocol/index.js';
+import type { PeerCertificate } from './connection.js';
 
 /** Who is on the other end of a connection. */
 export interface ClientInfo {
@@ -26,6 +27,10 @@ export interface AuthenticateContext {
   readonly password: Buffer | undefined;
   readonly protocolVersion: ProtocolVersion;
   readonly remoteAddress: string | undefined;
+  /** The verified TLS client certificate, if the client presented one. */
+  readonly certificate: PeerCertificate | undefined;
+  /** The listener the client came in on. */
+  readonly listener: string | undefined;
 }
 
 export interface PublishContext {

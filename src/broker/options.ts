@@ -1,8 +1,11 @@
 // Broker options: every limit with its default and why, in one place. The config file and the
 // CLI flags feed this same object.
 
-import { SHARED_STRATEGIES, type SharedStrategy } from '../routing/shared-strategies.js';
+import { BROKER_SCHEMA } from '../ops/options-schema.js';
+import { defaultsOf, formatPath, validate } from '../ops/schema.js';
+import type { SharedStrategy } from '../routing/shared-strategies.js';
 import type { Store } from '../store/store.js';
+import type { ListenerConfig } from '../transport/listener.js';
 import type { Hooks } from './hooks.js';
 
 export interface BrokerOptions {
@@ -76,73 +79,76 @@ export interface BrokerOptions {
   storeMaxSize?: number; // 16 GiB
   /** A store of your own, instead of LMDB in dataDir. */
   store?: Store;
+  /** Where `start()` listens; one mqtt listener on 1883 by default. */
+  listeners?: ListenerConfig[];
+  /** Password file, client certificates, SCRAM and ACL; chained with `hooks`. */
+  auth?: AuthOptions;
+  /** Logging (used by the petrel command). */
+  log?: LogOptions;
   /** Authentication and authorization hooks. */
   hooks?: Hooks;
 }
 
 export type Durability = 'sync' | 'batched' | 'none';
 
-type Plain = Omit<BrokerOptions, 'hooks' | 'dataDir' | 'store'>;
-export type ResolvedOptions = Required<Plain> & { hooks: Hooks; dataDir: string | undefined; store: Store | undefined };
-
-export const DEFAULT_OPTIONS: Required<Plain> = {
-  maxPacketSize: 1024 * 1024,
-  maxConnectPacketSize: 64 * 1024,
-  connectTimeout: 10_000,
-  maxKeepAlive: 65535,
-  receiveMaximum: 100,
-  maxAwaitingRelease: 1000,
-  maxInflight: 1000,
-  maxQueuedMessages: 1000,
-  maxQueuedBytes: 64 * 1024 * 1024,
-  queueQos0: false,
-  maxSocketBacklog: 256 * 1024,
-  slowConsumerTimeout: 5000,
-  maxSubscriptionsPerSession: 10_000,
-  maxTopicLevels: 128,
-  maxSessionExpiryInterval: 0xffffffff,
-  maxClientIdLength: 65535,
-  allowEmptyClientId: true,
-  topicAliasMaximum: 10,
-  outboundTopicAliases: true,
-  sharedSubscriptionStrategy: 'round-robin',
-  sysInterval: 10,
-  responseInformation: 'response/',
-  maximumQoS: 2,
-  retainAvailable: true,
-  wildcardSubscriptionAvailable: true,
-  subscriptionIdentifiersAvailable: true,
-  sharedSubscriptionAvailable: true,
-  durability: 'sync',
-  storeMaxSize: 16 * 1024 ** 3,
-};
-
-export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
-  const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS, hooks: {} as Hooks, dataDir: undefined, store: undefined };
-  for (const [key, value] of Object.entries(options)) {
-    if (value === undefined) continue;
-    if (!(key in resolved)) throw new TypeError(`unknown broker option '${key}'`);
-    (resolved as Record<string, unknown>)[key] = value;
-  }
-  checkRange(resolved.maxPacketSize, 'maxPacketSize', 16, 268_435_460);
-  checkRange(resolved.maxConnectPacketSize, 'maxConnectPacketSize', 16, 268_435_460);
-  checkRange(resolved.receiveMaximum, 'receiveMaximum', 1, 65535);
-  checkRange(resolved.maxInflight, 'maxInflight', 1, 65535);
-  checkRange(resolved.maxKeepAlive, 'maxKeepAlive', 1, 65535);
-  checkRange(resolved.topicAliasMaximum, 'topicAliasMaximum', 0, 65535);
-  checkRange(resolved.maxSessionExpiryInterval, 'maxSessionExpiryInterval', 0, 0xffffffff);
-  checkRange(resolved.sysInterval, 'sysInterval', 0, 86_400);
-  if (!['sync', 'batched', 'none'].includes(resolved.durability)) {
-    throw new TypeError("option durability must be 'sync', 'batched' or 'none'");
-  }
-  if (!SHARED_STRATEGIES.includes(resolved.sharedSubscriptionStrategy)) {
-    throw new TypeError(`option sharedSubscriptionStrategy must be one of ${SHARED_STRATEGIES.join(', ')}`);
-  }
-  return resolved;
+/** Authentication and authorization from files; see AUTH_SCHEMA for each key's meaning and default. */
+export interface AuthOptions {
+  allowAnonymous?: boolean;
+  passwordFile?: string;
+  scram?: boolean;
+  certificateUsername?: 'none' | 'cn' | 'subject';
+  certificateAndPassword?: boolean;
+  aclFile?: string;
+  acl?: AclRule[];
+  maxFailuresPerMinute?: number;
 }
 
-function checkRange(value: number, name: string, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`option ${name} must be an integer from ${min} to ${max}, got ${value}`);
+export interface AclRule {
+  user?: string;
+  pattern?: boolean;
+  access: 'read' | 'write' | 'readwrite' | 'deny';
+  topic: string;
+}
+
+export interface LogOptions {
+  level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  pretty?: boolean;
+}
+
+/** Options that are objects or have no default: not part of DEFAULT_OPTIONS. */
+type Structured = 'hooks' | 'dataDir' | 'store' | 'listeners' | 'auth' | 'log';
+type Plain = Omit<BrokerOptions, Structured>;
+export type ResolvedOptions = Required<Plain> & {
+  hooks: Hooks;
+  dataDir: string | undefined;
+  store: Store | undefined;
+  listeners: ListenerConfig[];
+  auth: AuthOptions;
+  log: LogOptions;
+};
+
+const SCHEMA_DEFAULTS = defaultsOf(BROKER_SCHEMA);
+delete SCHEMA_DEFAULTS.auth;
+delete SCHEMA_DEFAULTS.log;
+
+/** The default of every plain option, as BROKER_SCHEMA declares it. */
+export const DEFAULT_OPTIONS = Object.freeze(SCHEMA_DEFAULTS) as Readonly<Required<Plain>>;
+
+export const DEFAULT_LISTENERS: readonly ListenerConfig[] = [{ protocol: 'mqtt', port: 1883 }];
+
+/** Fills in defaults and checks every option against BROKER_SCHEMA; throws a TypeError naming the first bad key. */
+export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
+  const { hooks, store, ...plain } = options;
+  const issues = validate(BROKER_SCHEMA, plain);
+  if (issues.length > 0) {
+    const first = issues[0];
+    throw new TypeError(`option ${formatPath(first.path)}: ${first.message}`);
   }
+  const resolved = {
+    ...DEFAULT_OPTIONS, listeners: [...DEFAULT_LISTENERS], auth: {}, log: {}, dataDir: undefined, store, hooks: hooks ?? {},
+  } as ResolvedOptions;
+  for (const [key, value] of Object.entries(plain)) {
+    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
+  }
+  return resolved;
 }

@@ -40,6 +40,16 @@ export function handleConnect(b: BrokerContext, conn: Connection, p: ConnectPack
   if (Buffer.byteLength(clientId) > o.maxClientIdLength) throw new ProtocolError(0x85, 'client identifier too long');
   conn.clientId = clientId;
   conn.username = p.username;
+  // A verified client certificate names the user when configured so (it replaces the CONNECT's).
+  const certificate = conn.peer.certificate;
+  const certificateUsername = o.auth.certificateUsername ?? 'none';
+  if (certificate !== undefined && certificateUsername !== 'none') {
+    conn.username = certificateUsername === 'cn' ? certificate.commonName ?? certificate.subject : certificate.subject;
+  }
+  // An address that failed too often this minute is refused before any password work.
+  if (b.auth.failures.blocked(conn.remoteAddress)) {
+    throw new ProtocolError(0x9f, 'too many failed authentications from this address');
+  }
 
   const props = p.properties;
   conn.sendQuota = Math.min(props?.receiveMaximum ?? 65535, o.maxInflight);
@@ -79,15 +89,19 @@ export function handleConnect(b: BrokerContext, conn: Connection, p: ConnectPack
   if (method !== undefined) return startEnhancedAuth(b, conn, n, method, props?.authenticationData);
 
   const authenticate = o.hooks.authenticate;
-  if (authenticate === undefined) return accept(b, conn, n);
+  if (authenticate === undefined) return authorizeWill(b, conn, n);
   const decision = authenticate({
-    clientId, username: p.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: conn.remoteAddress,
+    clientId, username: conn.username, password: p.password, protocolVersion: p.protocolVersion, remoteAddress: conn.remoteAddress,
+    certificate, listener: conn.peer.listener,
   });
   conn.state = 'authenticating';
-  const finish = (d: Decision): void => {
+  const finish = (d: Decision): void | Promise<void> => {
     const code = refusalCode(d, 0x86);
-    if (code !== undefined) throw new ProtocolError(code, 'authentication refused');
-    accept(b, conn, n);
+    if (code !== undefined) {
+      b.authFailed(conn, code);
+      throw new ProtocolError(code, 'authentication refused');
+    }
+    return authorizeWill(b, conn, n);
   };
   return isPromise(decision) ? decision.then(finish) : finish(decision);
 }
@@ -103,7 +117,7 @@ function startEnhancedAuth(b: BrokerContext, conn: Connection, n: Negotiated, me
   conn.completeConnect = (r) => {
     n.connack.authenticationMethod = method;
     if (r.data !== undefined) n.connack.authenticationData = r.data;
-    accept(b, conn, n);
+    return authorizeWill(b, conn, n);
   };
   return runAuthStep(b, conn, data, false);
 }
@@ -114,7 +128,7 @@ export function runAuthStep(b: BrokerContext, conn: Connection, data: Buffer | u
   const result = hook({
     client: conn, method: conn.authMethod!, data, step: conn.authStep++, reauthenticate, state: conn.authState!,
   });
-  const finish = (r: EnhancedAuthResult): void => {
+  const finish = (r: EnhancedAuthResult): void | Promise<void> => {
     const method = conn.authMethod!;
     if (r.outcome === 'continue') {
       // 4.12: the server continues with AUTH 0x18 carrying the same method.
@@ -122,7 +136,9 @@ export function runAuthStep(b: BrokerContext, conn: Connection, data: Buffer | u
       return;
     }
     if (r.outcome === 'fail') {
-      throw new ProtocolError(r.reasonCode !== undefined && r.reasonCode >= 0x80 ? r.reasonCode : 0x87, r.reasonString ?? 'authentication failed');
+      const code = r.reasonCode !== undefined && r.reasonCode >= 0x80 ? r.reasonCode : 0x87;
+      b.authFailed(conn, code);
+      throw new ProtocolError(code, r.reasonString ?? 'authentication failed');
     }
     if (r.username !== undefined) conn.username = r.username;
     if (reauthenticate) {
@@ -131,9 +147,28 @@ export function runAuthStep(b: BrokerContext, conn: Connection, data: Buffer | u
     }
     const complete = conn.completeConnect!;
     conn.completeConnect = undefined;
-    complete(r);
+    return complete(r);
   };
   return isPromise(result) ? result.then(finish) : finish(result);
+}
+
+/**
+ * A will must be one the client may publish: checked now, while who the client is is known,
+ * rather than when it is published (perhaps after a restart). Refused: CONNACK 0x87.
+ */
+function authorizeWill(b: BrokerContext, conn: Connection, n: Negotiated): void | Promise<void> {
+  const will = n.packet.will;
+  const authorize = b.options.hooks.authorizePublish;
+  if (will === undefined || authorize === undefined) return accept(b, conn, n);
+  const decision = authorize({
+    client: conn, topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: undefined,
+  });
+  const finish = (d: Decision): void => {
+    const code = refusalCode(d, 0x87);
+    if (code !== undefined) throw new ProtocolError(code, 'not authorized to publish the will');
+    accept(b, conn, n);
+  };
+  return isPromise(decision) ? decision.then(finish) : finish(decision);
 }
 
 /** Takes the session over, answers CONNACK, and resumes delivery. */
