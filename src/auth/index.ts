@@ -77,6 +77,8 @@ export function createAuth(options: AuthOptions, user: Hooks): Auth {
       if (passwords === undefined || ctx.username === undefined || ctx.password === undefined) return BAD_CREDENTIALS;
       return verifyPassword(passwords, ctx.username, ctx.password).then((ok) => ok || BAD_CREDENTIALS);
     }
+    // Certificate *and* password: without a certificate nobody gets in.
+    if (options.certificateAndPassword === true && certificateUsername !== 'none') return NOT_AUTHORIZED;
     if (ctx.username === undefined) return allowsAnonymous || NOT_AUTHORIZED;
     if (passwords === undefined) return allowsAnonymous || NOT_AUTHORIZED;
     // [MQTT-3.1.2-19] A password without a user name is refused by the decoder already.

@@ -84,7 +84,7 @@ export const AUTH_SCHEMA: ObjectSpec = {
       type: 'enum', values: ['none', 'cn', 'subject'], default: 'none',
       doc: "A verified TLS client certificate authenticates its client, and its Common Name (cn) or whole subject (subject) becomes the user name, replacing the CONNECT's.",
     },
-    certificateAndPassword: bool('With certificateUsername: also require the password file to accept the CONNECT password.', false),
+    certificateAndPassword: bool('With certificateUsername: require a verified certificate and a password the password file accepts for its name (clients without a certificate are refused).', false),
     aclFile: { type: 'string', nonEmpty: true, doc: 'ACL file in Mosquitto acl_file syntax (user, topic, pattern lines).' },
     acl: { type: 'list', item: ACL_RULE_SCHEMA, doc: 'ACL rules written in the config file; used together with aclFile.' },
     maxFailuresPerMinute: int('Failed authentications from one address per minute before further attempts from it are refused (v5 0x9F) until the minute is over; 0 means no limit.', 0, 1_000_000, 10),
