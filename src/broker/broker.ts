@@ -193,6 +193,10 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     return report;
   }
 
+  clientConnected(conn: Connection, sessionPresent: boolean): void {
+    this.emit('clientConnect', conn, sessionPresent);
+  }
+
   authFailed(conn: Connection, reasonCode: number): void {
     this.auth.failures.record(conn.remoteAddress);
     this.emit('authFailure', {
@@ -252,7 +256,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (session.congestedSince === 0) session.congestedSince = now;
     else if (now - session.congestedSince > this.options.slowConsumerTimeout) {
       // Isolated: nobody waits for it any more, until it catches up (relieve).
-      this.releasePublishers(session);
+      this.isolate(session);
       return false;
     }
     const blocked = (session.blockedPublishers ??= new Set());
@@ -261,13 +265,19 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
         // The timeout must also run out when nothing more comes for this session (its only
         // publishers are the paused ones): else a subscriber that never reads stalls them forever.
         setTimeout(() => {
-          if (session.blockedPublishers === blocked) this.releasePublishers(session);
+          if (session.blockedPublishers === blocked) this.isolate(session);
         }, this.options.slowConsumerTimeout - (now - session.congestedSince) + 1).unref();
       }
       blocked.add(publisher);
       publisher.pauseReading();
     }
     return true;
+  }
+
+  /** Leaves a slow subscriber behind: its publishers go on; said once per episode. */
+  private isolate(session: Session): void {
+    if (session.blockedPublishers !== undefined) this.emit('slowConsumer', session.clientId);
+    this.releasePublishers(session);
   }
 
   private relieve(session: Session): void {
@@ -312,6 +322,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
 
   closed(conn: Connection): void {
     this.connections.delete(conn);
+    this.emit('connectionClosed', conn);
     const session = conn.session;
     if (session !== undefined && session.outlet === conn) {
       this.relieve(session);

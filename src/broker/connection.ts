@@ -32,6 +32,15 @@ export interface ConnectionHost {
   internalError(conn: Connection, err: unknown): void;
 }
 
+/** Why a link ended, for logs and metrics. */
+export interface CloseReason {
+  /** Who ended it: the client (DISCONNECT), the server (a reason code), or the network. */
+  by: 'client' | 'server' | 'network';
+  /** The DISCONNECT or refusal reason code; 0 when the network ended it. */
+  code: number;
+  reason?: string | undefined;
+}
+
 export interface PeerInfo {
   remoteAddress?: string | undefined;
   remotePort?: number | undefined;
@@ -64,6 +73,8 @@ export class Connection implements Outlet, ClientInfo {
   will: Will | undefined;
   readonly decoder: Decoder;
   readonly remoteAddress: string | undefined;
+  /** Set when the link ends. */
+  closeReason: CloseReason | undefined;
 
   // Outlet: limits the client set on what we send it.
   sendQuota = 65535;
@@ -224,6 +235,7 @@ export class Connection implements Outlet, ClientInfo {
    */
   disconnect(reasonCode: number, reason?: string): void {
     if (this.state === 'closed') return;
+    this.closeReason ??= { by: 'server', code: reasonCode, reason };
     const connecting = this.state !== 'connected';
     // A CONNECT refused from its fixed header alone (too large) has not told the decoder its
     // version: read the level from its first bytes, so a v5 client gets CONNACK 0x95 (3.2.2.2).
@@ -267,6 +279,7 @@ export class Connection implements Outlet, ClientInfo {
   /** Closes the link now (idempotent): flushes what is written, then ends the socket. */
   close(): void {
     if (this.state === 'closed') return;
+    this.closeReason ??= { by: 'network', code: 0 };
     this.state = 'closed';
     clearTimeout(this.timer);
     this.timer = undefined;

@@ -32,6 +32,8 @@ export interface BrokerContext {
   connectionOf(session: Session): Connection | undefined;
   /** Password file, certificates, SCRAM and ACL, composed with the library's hooks. */
   readonly auth: Auth;
+  /** A CONNECT was accepted (reported to whoever observes the broker). */
+  clientConnected(conn: Connection, sessionPresent: boolean): void;
   /** A CONNECT was refused for its credentials: counted against its address, and reported. */
   authFailed(conn: Connection, reasonCode: number): void;
 }

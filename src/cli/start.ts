@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { Broker } from '../broker/broker.js';
 import { DEFAULT_LISTENERS, type BrokerOptions } from '../broker/options.js';
 import { loadConfigFile } from '../ops/config.js';
+import { createLogger, logBrokerEvents, type Logger } from '../ops/logging.js';
 
 export const START_HELP = `Usage: petrel [start] [options]
 
@@ -19,6 +20,8 @@ Options:
   --durability MODE  sync (default): a QoS 1/2 message is acknowledged once on disk;
                      batched: once handed to the store (a crash may lose the last few ms);
                      none: memory only, nothing is written
+  --log-level LEVEL  fatal, error, warn, info (default), debug, trace or silent
+  --log-pretty       human-readable log lines (the default on a terminal; JSON otherwise)
   -h, --help         show this help
 
 Signals: SIGTERM/SIGINT shut down cleanly; SIGHUP reloads the password file, ACL and certificates.
@@ -34,6 +37,8 @@ export async function runStart(args: string[]): Promise<number> {
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       durability: { type: 'string' },
+      'log-level': { type: 'string' },
+      'log-pretty': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -46,12 +51,10 @@ export async function runStart(args: string[]): Promise<number> {
   applyFlags(options, values);
   const started = performance.now();
   const broker = new Broker(options);
-  // A failed commit is never acknowledged to anyone; the operator hears of it here.
-  broker.on('storeError', (err: unknown) => log(`store error: ${err instanceof Error ? err.message : String(err)}`));
-  broker.on('authFailure', (e: { clientId: string; username?: string; remoteAddress?: string; reasonCode: number; listener?: string }) => {
-    log(`authentication failed: client ${JSON.stringify(e.clientId)} user ${JSON.stringify(e.username ?? null)} from ${e.remoteAddress ?? '?'} (reason 0x${e.reasonCode.toString(16)})`);
-  });
-  installSignals(broker);
+  const logger = await createLogger(broker.options.log);
+  const log = (line: string): void => logger.info(line);
+  logBrokerEvents(broker, logger);
+  installSignals(broker, logger);
 
   const listeners = await broker.start();
   const durability = broker.options.durability;
@@ -62,14 +65,28 @@ export async function runStart(args: string[]): Promise<number> {
   listeners.forEach((l, i) => {
     log(`MQTT listening on ${l.address.address}:${l.address.port} (${l.name})${i === 0 ? `, ${where}${restored}` : ''}`);
   });
-  for (const warning of broker.auth.warnings()) log(`warning: ${warning}`);
+  for (const warning of broker.auth.warnings()) logger.warn(warning);
   if (broker.auth.allowsAnonymous && listeners.some((l) => !isLoopback(l.address.address))) {
-    log('warning: anonymous clients are accepted from the network; set auth.passwordFile or auth.allowAnonymous: false');
+    logger.warn('anonymous clients are accepted from the network; set auth.passwordFile or auth.allowAnonymous: false');
   }
   return -1;
 }
 
-function applyFlags(options: BrokerOptions, values: { host?: string; port?: string; 'data-dir'?: string; durability?: string }): void {
+interface Flags {
+  host?: string;
+  port?: string;
+  'data-dir'?: string;
+  durability?: string;
+  'log-level'?: string;
+  'log-pretty'?: boolean;
+}
+
+function applyFlags(options: BrokerOptions, values: Flags): void {
+  if (values['log-level'] !== undefined || values['log-pretty'] !== undefined) {
+    options.log = { ...options.log };
+    if (values['log-level'] !== undefined) options.log.level = values['log-level'] as NonNullable<BrokerOptions['log']>['level'];
+    if (values['log-pretty'] !== undefined) options.log.pretty = values['log-pretty'];
+  }
   if (values.host !== undefined || values.port !== undefined) {
     const listeners = [...(options.listeners ?? DEFAULT_LISTENERS)];
     const first = { ...listeners[0] };
@@ -93,7 +110,8 @@ function applyFlags(options: BrokerOptions, values: { host?: string; port?: stri
   if (options.durability === 'none') delete options.dataDir;
 }
 
-function installSignals(broker: Broker): void {
+function installSignals(broker: Broker, logger: Logger): void {
+  const log = (line: string): void => logger.info(line);
   // Installed before listening: a signal during start-up still closes the store cleanly.
   let stopping = false;
   const stop = (signal: string): void => {
@@ -101,7 +119,7 @@ function installSignals(broker: Broker): void {
     stopping = true;
     log(`${signal}, shutting down`);
     broker.close().then(() => process.exit(0), (err: unknown) => {
-      log(`error while shutting down: ${String(err)}`);
+      logger.error({ err }, 'error while shutting down');
       process.exit(1);
     });
   };
@@ -110,14 +128,10 @@ function installSignals(broker: Broker): void {
   process.on('SIGHUP', () => {
     broker.reload().then((report) => {
       for (const line of report) log(`reload: ${line}`);
-    }, (err: unknown) => log(`reload failed: ${String(err)}`));
+    }, (err: unknown) => logger.error({ err }, 'reload failed'));
   });
 }
 
 function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.');
-}
-
-function log(line: string): void {
-  process.stdout.write(`petrel: ${line}\n`);
 }

@@ -209,5 +209,6 @@ function accept(b: BrokerContext, conn: Connection, n: Negotiated): void {
     reasonCode: 0,
     properties: p.protocolVersion === 5 ? connack : undefined,
   });
+  b.clientConnected(conn, present);
   resume(b.delivery, session);
 }

@@ -25,6 +25,7 @@ export function handleDisconnect(b: BrokerContext, conn: Connection, p: Disconne
   // [MQTT-3.14.4-3] A normal DISCONNECT discards the will; v5 0x04 asks for it to be sent.
   if (p.reasonCode !== 0x04) conn.will = undefined;
   // [MQTT-3.14.4-1] [MQTT-3.14.4-2]: the server closes the connection, sending nothing more.
+  conn.closeReason = { by: 'client', code: p.reasonCode };
   conn.close();
 }
 
