@@ -9,3 +9,7 @@ export type {
 } from './broker/hooks.js';
 export type { PeerCertificate, PeerInfo } from './broker/connection.js';
 export * as protocol from './protocol/index.js';
+export { startOpsServer, type OpsServer } from './ops/http.js';
+export { createMetrics, type BrokerMetrics } from './ops/metrics.js';
+export { loadConfigFile, parseConfig, ConfigError } from './ops/config.js';
+export type { ListenerConfig, RunningListener, TlsConfig } from './transport/listener.js';

@@ -14,7 +14,7 @@ import { SessionRegistry } from '../session/registry.js';
 import { clearQueue, type Session } from '../session/session.js';
 import { Connection, type ConnectionHost, type PeerInfo } from './connection.js';
 import type { BrokerContext, BrokerStats } from './context.js';
-import { pump, type DeliveryContext } from './delivery.js';
+import { newDeliveryCounters, pump, type DeliveryContext } from './delivery.js';
 import { Fanout } from './fanout.js';
 import { dispatch } from './handlers/index.js';
 import { isPromise, refusalCode } from './hooks.js';
@@ -43,7 +43,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   readonly retained: RetainedIndex<Message>;
   readonly registry: SessionRegistry;
   readonly delivery: DeliveryContext;
-  readonly stats: BrokerStats = { connectionsTotal: 0, messagesReceived: 0, bytesReceived: 0, bytesSent: 0 };
+  readonly stats: BrokerStats = { connectionsTotal: 0, messagesReceived: 0, receivedByQos: [0, 0, 0], bytesReceived: 0, bytesSent: 0 };
   private readonly startedAt = Date.now();
   private readonly sys: SysPublisher;
   private readonly fanout: Fanout;
@@ -61,6 +61,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   readonly ready: Promise<void>;
   /** What the last start restored from the store. */
   recovery: RecoveryReport | undefined;
+  private restored = false;
 
   constructor(options: BrokerOptions = {}) {
     super();
@@ -78,7 +79,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.delivery = {
       limits: { maxMessages: this.options.maxQueuedMessages, maxBytes: this.options.maxQueuedBytes },
       queueQos0: this.options.queueQos0,
-      counters: { sent: 0, dropped: 0 },
+      counters: newDeliveryCounters(),
       backpressure: (session) => this.backpressure(session),
       relieve: (session) => this.relieve(session),
       persist: this.persist,
@@ -90,7 +91,9 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       onSessionEnd: (session) => this.sessionEnded(session),
       publishWill: (session, will) => this.publishWill(session, will),
     });
-    this.ready = Promise.all([this.restore(), this.auth.load()]).then(() => undefined);
+    this.ready = Promise.all([this.restore(), this.auth.load()]).then(() => {
+      this.restored = true;
+    });
     // Start `$SYS` once restored, so restored retained values are not overwritten unseen.
     this.ready.then(() => {
       if (this.options.sysInterval > 0 && !this.closing) this.sys.start(this.options.sysInterval);
@@ -123,6 +126,16 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     return this.connections.size;
   }
 
+  /** Every open connection, connected or still before CONNECT. */
+  openConnections(): IterableIterator<Connection> {
+    return this.connections.values();
+  }
+
+  /** Ready to serve: the store's state restored, listeners bound, not shutting down. */
+  get isReady(): boolean {
+    return this.restored && this.running.length > 0 && !this.closing;
+  }
+
   /** Serves one client over any duplex stream (TCP socket, TLS socket, WebSocket stream). */
   handle(socket: Duplex, peer: PeerInfo = {}): Connection {
     const conn = new Connection(this, socket, peer);
@@ -132,6 +145,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     }
     this.connections.add(conn);
     this.stats.connectionsTotal++;
+    this.emit('connectionOpened', conn);
     return conn;
   }
 

@@ -12,8 +12,9 @@ import type { ResolvedOptions } from './options.js';
 
 export interface BrokerStats {
   connectionsTotal: number;
-  /** PUBLISH packets received from clients. */
+  /** PUBLISH packets received from clients, in all and by QoS. */
   messagesReceived: number;
+  receivedByQos: [number, number, number];
   /** Bytes read from and written to client sockets. */
   bytesReceived: number;
   bytesSent: number;

@@ -15,8 +15,8 @@ export interface DeliveryContext {
   readonly limits: QueueLimits;
   /** Queue QoS 0 messages for offline sessions too. */
   readonly queueQos0: boolean;
-  /** Counts a message a session did not get. */
-  readonly counters: { sent: number; dropped: number };
+  /** Messages sent and not delivered, for `$SYS` and the metrics. */
+  readonly counters: DeliveryCounters;
   /**
    * The session cannot keep up: pause whoever is publishing to it. False when nobody can be
    * paused (the broker's own messages) or the session has been slow for too long (isolated).
@@ -30,6 +30,32 @@ export interface DeliveryContext {
   readonly canReceive: ((client: Outlet, topic: string) => boolean) | undefined;
 }
 
+export type DropReason = keyof Session['dropped'];
+
+export interface DeliveryCounters {
+  sent: number;
+  /** PUBLISH packets sent, by QoS. */
+  sentByQos: [number, number, number];
+  dropped: number;
+  droppedBy: Record<DropReason, number>;
+  /** Messages no session could take (a departing shared member's, with nobody left). */
+  droppedUnrouted: number;
+}
+
+export function newDeliveryCounters(): DeliveryCounters {
+  return {
+    sent: 0, sentByQos: [0, 0, 0], dropped: 0, droppedUnrouted: 0,
+    droppedBy: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0 },
+  };
+}
+
+/** Counts a message a session does not get, for the session and the broker. */
+export function countDrop(ctx: DeliveryContext, session: Session, reason: DropReason): void {
+  session.dropped[reason]++;
+  ctx.counters.dropped++;
+  ctx.counters.droppedBy[reason]++;
+}
+
 /** Hands one message to one session at the QoS and RETAIN flag it gets. */
 export function deliver(ctx: DeliveryContext, session: Session, delivery: Delivery): void {
   const outlet = session.outlet;
@@ -41,8 +67,7 @@ export function deliver(ctx: DeliveryContext, session: Session, delivery: Delive
       // A congested subscriber slows its publishers first; QoS 0 is dropped only when that
       // cannot be done or has gone on too long (slow-consumer isolation).
       if (outlet.congested() && !ctx.backpressure(session)) {
-        session.dropped.slowConsumer++;
-        ctx.counters.dropped++;
+        countDrop(ctx, session, 'slowConsumer');
         return;
       }
       send(ctx, session, outlet, delivery, 0, false);
@@ -65,8 +90,7 @@ export function deliver(ctx: DeliveryContext, session: Session, delivery: Delive
 
 function mayReceive(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Delivery): boolean {
   if (ctx.canReceive!(outlet, d.message.topic)) return true;
-  session.dropped.notAuthorized++;
-  ctx.counters.dropped++;
+  countDrop(ctx, session, 'notAuthorized');
   return false;
 }
 
@@ -76,7 +100,7 @@ function canSend(session: Session, outlet: Outlet): boolean {
 
 function queue(ctx: DeliveryContext, session: Session, delivery: Delivery): void {
   detach(delivery.message);
-  if (!enqueue(session, delivery, ctx.limits)) ctx.counters.dropped++;
+  if (!enqueue(session, delivery, ctx.limits)) countDrop(ctx, session, 'queueFull');
   else ctx.persist?.queued(session, delivery);
 }
 
@@ -111,8 +135,7 @@ export function pump(ctx: DeliveryContext, session: Session): void {
       // v5 3.3.2.3.3: an expired message is not delivered.
       shiftQueue(session);
       ctx.persist?.dequeued(session, d);
-      session.dropped.expired++;
-      ctx.counters.dropped++;
+      countDrop(ctx, session, 'expired');
       continue;
     }
     if (d.qos === 0 ? outlet.congested() : !canSend(session, outlet)) break;
@@ -189,8 +212,7 @@ function send(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Deliver
     // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
     // message is dropped for this client as if it had been delivered.
     if (newAlias) outlet.topicAliases?.forget(d.message.topic);
-    session.dropped.tooLarge++;
-    ctx.counters.dropped++;
+    countDrop(ctx, session, 'tooLarge');
     if (packetId !== 0) {
       const entry = session.inflight.get(packetId);
       session.inflight.delete(packetId);
@@ -200,6 +222,7 @@ function send(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Deliver
   }
   outlet.write(publishHead(prepared, packetId, dup), prepared.tail);
   ctx.counters.sent++;
+  ctx.counters.sentByQos[d.qos]++;
 }
 
 /** Builds the delivery a subscriber gets of a message; `shared`: the shared subscription it came through. */

@@ -85,6 +85,8 @@ export interface BrokerOptions {
   auth?: AuthOptions;
   /** Logging (used by the petrel command). */
   log?: LogOptions;
+  /** Prometheus metrics and health endpoints (started by the petrel command, or startOpsServer). */
+  metrics?: MetricsOptions;
   /** Authentication and authorization hooks. */
   hooks?: Hooks;
 }
@@ -110,13 +112,19 @@ export interface AclRule {
   topic: string;
 }
 
+/** The HTTP endpoint for /metrics, /healthz and /readyz; off without a port. */
+export interface MetricsOptions {
+  port?: number;
+  host?: string;
+}
+
 export interface LogOptions {
   level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   pretty?: boolean;
 }
 
 /** Options that are objects or have no default: not part of DEFAULT_OPTIONS. */
-type Structured = 'hooks' | 'dataDir' | 'store' | 'listeners' | 'auth' | 'log';
+type Structured = 'hooks' | 'dataDir' | 'store' | 'listeners' | 'auth' | 'log' | 'metrics';
 type Plain = Omit<BrokerOptions, Structured>;
 export type ResolvedOptions = Required<Plain> & {
   hooks: Hooks;
@@ -125,11 +133,13 @@ export type ResolvedOptions = Required<Plain> & {
   listeners: ListenerConfig[];
   auth: AuthOptions;
   log: LogOptions;
+  metrics: MetricsOptions;
 };
 
 const SCHEMA_DEFAULTS = defaultsOf(BROKER_SCHEMA);
 delete SCHEMA_DEFAULTS.auth;
 delete SCHEMA_DEFAULTS.log;
+delete SCHEMA_DEFAULTS.metrics;
 
 /** The default of every plain option, as BROKER_SCHEMA declares it. */
 export const DEFAULT_OPTIONS = Object.freeze(SCHEMA_DEFAULTS) as Readonly<Required<Plain>>;
@@ -145,7 +155,7 @@ export function resolveOptions(options: BrokerOptions = {}): ResolvedOptions {
     throw new TypeError(`option ${formatPath(first.path)}: ${first.message}`);
   }
   const resolved = {
-    ...DEFAULT_OPTIONS, listeners: [...DEFAULT_LISTENERS], auth: {}, log: {}, dataDir: undefined, store, hooks: hooks ?? {},
+    ...DEFAULT_OPTIONS, listeners: [...DEFAULT_LISTENERS], auth: {}, log: {}, metrics: {}, dataDir: undefined, store, hooks: hooks ?? {},
   } as ResolvedOptions;
   for (const [key, value] of Object.entries(plain)) {
     if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;

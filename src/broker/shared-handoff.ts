@@ -7,7 +7,7 @@
 import type { SubscriptionEntry, TopicTree } from '../routing/topic-tree.js';
 import { messageCost } from '../session/message.js';
 import { enqueue, queueLength, type Delivery, type Session } from '../session/session.js';
-import type { DeliveryContext } from './delivery.js';
+import { countDrop, type DeliveryContext } from './delivery.js';
 import { deliverShared, memberReady } from './fanout.js';
 
 export interface HandOffScope {
@@ -35,8 +35,12 @@ export function handOffShared(ctx: DeliveryContext, tree: TopicTree<Session>, se
     if (member !== undefined) {
       deliverShared(ctx, member, d.message);
       moved++;
-    } else if (!scope.sessionContinues || !enqueue(session, d, ctx.limits)) {
+    } else if (!scope.sessionContinues) {
+      // Its session is ending and no other member is there to take it.
       ctx.counters.dropped++;
+      ctx.counters.droppedUnrouted++;
+    } else if (!enqueue(session, d, ctx.limits)) {
+      countDrop(ctx, session, 'queueFull');
     }
   }
   return moved;

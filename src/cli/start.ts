@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { Broker } from '../broker/broker.js';
 import { DEFAULT_LISTENERS, type BrokerOptions } from '../broker/options.js';
 import { loadConfigFile } from '../ops/config.js';
+import { startOpsServer, type OpsServer } from '../ops/http.js';
 import { createLogger, logBrokerEvents, type Logger } from '../ops/logging.js';
 
 export const START_HELP = `Usage: petrel [start] [options]
@@ -54,8 +55,16 @@ export async function runStart(args: string[]): Promise<number> {
   const logger = await createLogger(broker.options.log);
   const log = (line: string): void => logger.info(line);
   logBrokerEvents(broker, logger);
-  installSignals(broker, logger);
+  const opsHolder: { server?: OpsServer } = {};
+  installSignals(broker, logger, opsHolder);
 
+  // Up before the listeners: /readyz answers "not ready" while the store is restored.
+  const m = broker.options.metrics;
+  if (m.port !== undefined) {
+    opsHolder.server = await startOpsServer(broker, { ...m, port: m.port });
+    const a = opsHolder.server.address;
+    log(`metrics and health on http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`);
+  }
   const listeners = await broker.start();
   const durability = broker.options.durability;
   const where = broker.options.dataDir === undefined ? 'state in memory only' : `data in ${broker.options.dataDir} (durability ${durability})`;
@@ -110,7 +119,7 @@ function applyFlags(options: BrokerOptions, values: Flags): void {
   if (options.durability === 'none') delete options.dataDir;
 }
 
-function installSignals(broker: Broker, logger: Logger): void {
+function installSignals(broker: Broker, logger: Logger, ops: { server?: OpsServer }): void {
   const log = (line: string): void => logger.info(line);
   // Installed before listening: a signal during start-up still closes the store cleanly.
   let stopping = false;
@@ -118,7 +127,7 @@ function installSignals(broker: Broker, logger: Logger): void {
     if (stopping) return;
     stopping = true;
     log(`${signal}, shutting down`);
-    broker.close().then(() => process.exit(0), (err: unknown) => {
+    broker.close().then(() => ops.server?.close()).then(() => process.exit(0), (err: unknown) => {
       logger.error({ err }, 'error while shutting down');
       process.exit(1);
     });

@@ -100,6 +100,15 @@ export const LOG_SCHEMA: ObjectSpec = {
   },
 };
 
+export const METRICS_SCHEMA: ObjectSpec = {
+  type: 'object',
+  doc: 'The HTTP endpoint for Prometheus (/metrics) and health checks (/healthz, /readyz); see docs/metrics.md.',
+  fields: {
+    port: { type: 'integer', min: 0, max: 65535, doc: 'Port of the endpoint; without it the endpoint is off.', defaultText: 'off' },
+    host: { type: 'string', nonEmpty: true, default: '127.0.0.1', doc: 'Address it binds: loopback unless opened on purpose.' },
+  },
+};
+
 export const BROKER_SCHEMA: ObjectSpec = {
   type: 'object',
   doc: 'Petrel broker options.',
@@ -152,5 +161,6 @@ export const BROKER_SCHEMA: ObjectSpec = {
     sharedSubscriptionAvailable: bool('Advertise shared subscriptions to v5 clients.', true),
     auth: AUTH_SCHEMA,
     log: LOG_SCHEMA,
+    metrics: METRICS_SCHEMA,
   },
 };

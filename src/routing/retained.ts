@@ -21,6 +21,15 @@ export class RetainedIndex<M> {
     return this.count;
   }
 
+  /** Every retained message, `$` topics included (for totals; not for delivery). */
+  forEach(visit: (message: M) => void): void {
+    const stack: Node<M>[] = [this.root];
+    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+      if (node.message !== undefined) visit(node.message);
+      if (node.children !== undefined) for (const child of node.children.values()) stack.push(child);
+    }
+  }
+
   get(topic: string): M | undefined {
     let node: Node<M> | undefined = this.root;
     for (const level of topic.split('/')) {

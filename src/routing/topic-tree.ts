@@ -56,6 +56,7 @@ export class TopicTree<S> {
   private readonly stackNodes: Node<S>[] = [];
   private readonly stackDepths: number[] = [];
   private subscriptionCount = 0;
+  private groupCount = 0;
 
   constructor(private readonly events: TopicTreeEvents = {}) {}
 
@@ -66,6 +67,11 @@ export class TopicTree<S> {
 
   get subscriptions(): number {
     return this.subscriptionCount;
+  }
+
+  /** Shared-subscription groups with at least one member. */
+  get sharedGroups(): number {
+    return this.groupCount;
   }
 
   /**
@@ -99,7 +105,10 @@ export class TopicTree<S> {
         return false;
       }
       group.members.push(entry);
-      if (group.members.length === 1) this.filterAdded(filter);
+      if (group.members.length === 1) {
+        this.groupCount++;
+        this.filterAdded(filter);
+      }
     }
     this.subscriptionCount++;
     return true;
@@ -125,6 +134,7 @@ export class TopicTree<S> {
       group.members.splice(i, 1);
       if (group.next > i) group.next--;
       if (group.members.length === 0) {
+        this.groupCount--;
         node.shared!.delete(shared.group);
         if (node.shared!.size === 0) node.shared = undefined;
         this.filterRemoved(filter);

@@ -146,10 +146,8 @@ export function queueLength(s: Session): number {
 /** Adds a delivery at the end of the queue; false (and nothing queued) when a bound is reached. */
 export function enqueue(s: Session, d: Delivery, limits: QueueLimits): boolean {
   const cost = messageCost(d.message);
-  if (queueLength(s) >= limits.maxMessages || s.queuedBytes + cost > limits.maxBytes) {
-    s.dropped.queueFull++;
-    return false;
-  }
+  // Full: the caller counts the drop (it knows the broker-wide counters too).
+  if (queueLength(s) >= limits.maxMessages || s.queuedBytes + cost > limits.maxBytes) return false;
   s.queue.push(d);
   s.queuedBytes += cost;
   return true;

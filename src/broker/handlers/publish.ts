@@ -12,6 +12,7 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
   const o = b.options;
   const session = conn.session!;
   b.stats.messagesReceived++;
+  b.stats.receivedByQos[p.qos]++;
 
   const topic = resolveTopic(b, conn, p);
   // [MQTT-3.2.2-11] (v5): a PUBLISH above the Maximum QoS the server advertised.
