@@ -174,7 +174,9 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
 
   private async startOne(config: ListenerConfig): Promise<RunningListener> {
     if (this.closing) throw new Error('the broker is closing');
-    const running = await startListener(config, (stream, peer) => this.handle(stream, peer));
+    // WebSocket frames are bounded by the packet size too (ws would otherwise buffer 100 MiB).
+    const withLimits = { ...config, maxPacketSize: config.maxPacketSize ?? this.options.maxPacketSize };
+    const running = await startListener(withLimits, (stream, peer) => this.handle(stream, peer));
     this.running.push(running);
     return running;
   }

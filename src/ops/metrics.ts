@@ -100,6 +100,17 @@ export function createMetrics(broker: Broker): BrokerMetrics {
   mirror(registry, 'petrel_received_bytes_total', 'Bytes read from client connections.', [], () => [[{}, stats.bytesReceived]]);
   mirror(registry, 'petrel_sent_bytes_total', 'Bytes written to client connections.', [], () => [[{}, stats.bytesSent]]);
 
+  new Gauge({
+    name: 'petrel_listener_connections', help: 'Open sockets per listener, those still in PROXY, TLS or WebSocket set-up included.',
+    labelNames: ['listener'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of broker.runningListeners) this.set({ listener: l.name }, l.connections);
+    },
+  });
+  mirror(registry, 'petrel_listener_rejected_total', 'Connections a listener refused before they reached the broker, by reason.', ['listener', 'reason'],
+    () => broker.runningListeners.flatMap((l) => Object.entries(l.stats.rejected).map(([reason, n]): Sample => [{ listener: l.name, reason }, n])));
+
   const commitSeconds = new Histogram({
     name: 'petrel_store_commit_seconds', help: 'Time from a store batch being handed over to it being durable.',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry],

@@ -85,13 +85,18 @@ export async function startListener(config: ListenerConfig, accept: Accept): Pro
   const secure: SecureContextOptions | undefined = tlsConfig === undefined ? undefined : await loadSecureOptions(tlsConfig);
 
   const handOff = (stream: Duplex, socket: Socket, certificate: PeerCertificate | undefined): void => {
+    if (stream.destroyed) return; // refused by an earlier listener (guardTls), or gone
     const origin: Origin = front.claim(socket);
     stats.accepted++;
     const peer: PeerInfo = { remoteAddress: origin.remoteAddress, remotePort: origin.remotePort, listener: name };
     if (certificate !== undefined) peer.certificate = certificate;
     if (config.connectTimeout !== undefined) peer.connectTimeout = config.connectTimeout;
     if (config.maxPacketSize !== undefined) peer.maxPacketSize = config.maxPacketSize;
-    accept(stream, peer);
+    try {
+      accept(stream, peer);
+    } catch {
+      stream.destroy(); // a throwing accept costs this connection, not the process
+    }
   };
 
   let tlsServer: TlsServer | undefined;
@@ -121,8 +126,9 @@ export async function startListener(config: ListenerConfig, accept: Accept): Pro
     });
     next = (socket, unshifted) => {
       server.emit('connection', socket);
-      // HTTP reads through the socket's stream (then its handle): put-back bytes need a resume.
-      if (unshifted) socket.resume();
+      // Plain HTTP reads the socket's stream (then its handle): put-back bytes need a resume.
+      // TLS (wss) has taken the handle over and read them already: resuming would break it.
+      if (unshifted && protocol === 'ws') socket.resume();
     };
   }
 
@@ -166,8 +172,12 @@ export async function startListener(config: ListenerConfig, accept: Accept): Pro
  * the connection before anything reads from it (see acceptableCertificate).
  */
 function guardTls(server: TlsServer, config: TlsConfig, stats: ListenerStats): void {
-  server.on('tlsClientError', (_err, socket) => {
-    stats.rejected.tls++;
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    // 'required' and a certificate that failed verification: Node closed it (authorizationError
+    // says why). Else a reset mid-handshake is the peer leaving, or our own deadline (counted
+    // as a timeout); anything else is a failed handshake.
+    if (socket.authorizationError !== undefined && socket.authorizationError !== null) stats.rejected.clientCertificate++;
+    else if (err.code !== 'ECONNRESET') stats.rejected.tls++;
     socket.destroy();
   });
   server.prependListener('secureConnection', (socket: TLSSocket) => {

@@ -24,9 +24,9 @@ export interface ListenerStats {
     proxyHeader: number;
     /** No PROXY header, TLS handshake or WebSocket upgrade within the deadline. */
     timeout: number;
-    /** TLS handshake failed (includes a required client certificate missing or not verified). */
+    /** TLS handshake failed (includes a 'required' client certificate that was not sent). */
     tls: number;
-    /** 'optional' client certificates: one was presented and failed verification. */
+    /** A client certificate was presented and failed verification (unknown CA, expired, …). */
     clientCertificate: number;
     /** HTTP request that was no valid WebSocket upgrade on the path. */
     websocket: number;
@@ -121,14 +121,12 @@ export class TcpFront {
     // Errors end in 'close', handled below; whoever takes the socket adds its own listener.
     socket.on('error', () => undefined);
     if (proxy !== undefined && !isTrusted(proxy, socket.remoteAddress)) {
-      stats.rejected.untrusted++;
-      socket.destroy();
+      drop(socket, stats, 'untrusted');
       return;
     }
     if (maxConnections > 0 && this.open.size >= maxConnections) {
       // Before any TLS or HTTP work: the socket is just closed.
-      stats.rejected.maxConnections++;
-      socket.destroy();
+      drop(socket, stats, 'maxConnections');
       return;
     }
     const key = tupleOf(socket);
@@ -139,10 +137,7 @@ export class TcpFront {
     const entry: Pending = {
       socket,
       origin: { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort },
-      timer: setTimeout(() => {
-        stats.rejected.timeout++;
-        socket.destroy();
-      }, this.options.preambleTimeout),
+      timer: setTimeout(() => drop(socket, stats, 'timeout'), this.options.preambleTimeout),
     };
     this.open.add(socket);
     this.pending.set(key, entry);
@@ -175,11 +170,11 @@ export class TcpFront {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
+      socket.off('close', stop);
     };
     const fail = (): void => {
       stop();
-      stats.rejected.proxyHeader++;
-      socket.destroy();
+      drop(socket, stats, 'proxyHeader');
     };
     const onEnd = (): void => fail();
     const onData = (chunk: Buffer): void => {
@@ -203,12 +198,19 @@ export class TcpFront {
     };
     const timer = setTimeout(() => {
       stop();
-      stats.rejected.timeout++;
-      socket.destroy();
+      drop(socket, stats, 'timeout');
     }, this.options.headerTimeout);
     socket.on('data', onData);
     socket.on('end', onEnd);
+    socket.once('close', stop);
   }
+}
+
+/** Closes a socket not yet handed on, counting why (once: a socket already closed is not counted again). */
+function drop(socket: Socket, stats: ListenerStats, reason: keyof ListenerStats['rejected']): void {
+  if (socket.destroyed) return;
+  stats.rejected[reason]++;
+  socket.destroy();
 }
 
 /** The TCP 4-tuple of a socket (also of a TLSSocket over it), undefined once it is gone. */

@@ -43,7 +43,9 @@ export function tlsServerOptions(config: TlsConfig, secure: SecureContextOptions
     // 'optional' lets the handshake finish without a certificate; `acceptableCertificate`
     // then refuses one that was presented but failed verification.
     rejectUnauthorized: mode === 'required',
-    handshakeTimeout,
+    // The listener's own deadline (from accept to hand-over) closes a slow handshake first;
+    // Node's is only a backstop.
+    handshakeTimeout: handshakeTimeout + 1000,
   };
 }
 

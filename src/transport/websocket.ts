@@ -47,6 +47,12 @@ export function attachWebSocket(
     handleProtocols: (offered) => SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
   });
 
+  // An upgrade `ws` finds invalid (bad key or version, …): 400.
+  wss.on('wsClientError', (_err, socket) => {
+    stats.rejected.websocket++;
+    refuse(socket, 400, 'Bad Request');
+  });
+
   // Plain HTTP requests: nothing here but the upgrade.
   server.on('request', (req, res) => {
     stats.rejected.websocket++;
@@ -55,8 +61,9 @@ export function attachWebSocket(
     res.end();
   });
 
-  server.on('clientError', (_err, socket) => {
-    stats.rejected.websocket++;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // A malformed request gets 400; a reset is just the peer leaving.
+    if (err.code !== 'ECONNRESET') stats.rejected.websocket++;
     refuse(socket, 400, 'Bad Request');
   });
 
