@@ -13,7 +13,7 @@ import { createMessage, detach, type Message } from '../session/message.js';
 import { SessionRegistry } from '../session/registry.js';
 import { clearQueue, type Session } from '../session/session.js';
 import { Connection, type ConnectionHost, type PeerInfo } from './connection.js';
-import type { BrokerContext, BrokerStats } from './context.js';
+import type { BrokerContext, BrokerStats, LimitName } from './context.js';
 import { newDeliveryCounters, pump, type DeliveryContext } from './delivery.js';
 import { Fanout } from './fanout.js';
 import { dispatch } from './handlers/index.js';
@@ -28,6 +28,9 @@ import { startListener, type ListenerConfig, type RunningListener } from '../tra
 
 /** One listener; `protocol` defaults to mqtt and `port` to 1883. */
 export type ListenOptions = Partial<ListenerConfig>;
+
+/** How often the memory budget is measured: often enough to react, rarely enough to cost nothing. */
+const MEMORY_SAMPLE_MS = 100;
 
 export interface PublishInput {
   topic: string;
@@ -62,6 +65,19 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   /** What the last start restored from the store. */
   recovery: RecoveryReport | undefined;
   private restored = false;
+  /** Limits hit since start, by limit. */
+  readonly limitHits: Record<LimitName, number> = {
+    maxConnections: 0, maxConnectionRate: 0, maxSessions: 0, maxPublishRate: 0, memoryBudget: 0,
+    maxRetainedMessages: 0, maxRetainedBytes: 0, slowConsumer: 0,
+  };
+  /** Queued and unsent bytes across all clients at the last sample (memoryBudget). */
+  memoryUsed = 0;
+  private memoryTimer: NodeJS.Timeout | undefined;
+  /** Publishers not read while over the memory budget. */
+  private readonly heldForMemory = new Set<Connection>();
+  private sinceSample = 0;
+  private rateSecond = 0;
+  private rateCount = 0;
 
   constructor(options: BrokerOptions = {}) {
     super();
@@ -72,6 +88,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.tree = new TopicTree<Session>();
     this.persist = openPersistence(this.options, (err) => this.emit('storeError', err));
     this.retained = new RetainedIndex<Message>({
+      sizeOf: (message) => message.payload.length,
       onSet: (_topic, message, previous) => this.persist?.retainedSet(message, previous),
       onDelete: (_topic, previous) => this.persist?.retainedDeleted(previous),
     });
@@ -84,6 +101,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       relieve: (session) => this.relieve(session),
       persist: this.persist,
       canReceive: canReceive === undefined ? undefined : (outlet, topic) => canReceive(outlet as Connection, topic),
+      memory: { over: false },
     };
     this.fanout = new Fanout(this.tree, this.delivery, this.options.sharedSubscriptionStrategy);
     this.sys = new SysPublisher(this, (topic, payload) => createMessage({ topic, payload: Buffer.from(payload), qos: 0, retain: true }, Date.now()));
@@ -98,6 +116,10 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.ready.then(() => {
       if (this.options.sysInterval > 0 && !this.closing) this.sys.start(this.options.sysInterval);
     }, () => undefined);
+    if (this.options.memoryBudget > 0) {
+      this.memoryTimer = setInterval(() => this.measureMemory(), MEMORY_SAMPLE_MS);
+      this.memoryTimer.unref();
+    }
   }
 
   /** Puts back what the store holds: sessions, queues, windows, retained messages. */
@@ -176,7 +198,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (this.closing) throw new Error('the broker is closing');
     // WebSocket frames are bounded by the packet size too (ws would otherwise buffer 100 MiB).
     const withLimits = { ...config, maxPacketSize: config.maxPacketSize ?? this.options.maxPacketSize };
-    const running = await startListener(withLimits, (stream, peer) => this.handle(stream, peer));
+    const running = await startListener(withLimits, (stream, peer) => this.handle(stream, peer), this.admit);
     this.running.push(running);
     return running;
   }
@@ -213,6 +235,65 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.emit('clientConnect', conn, sessionPresent);
   }
 
+  /** The global connection limits, asked by the listeners before any TLS or CONNECT work. */
+  private readonly admit = (): boolean => {
+    const o = this.options;
+    if (this.closing) return false;
+    if (o.maxConnections > 0 && this.connections.size >= o.maxConnections) {
+      this.limitHit('maxConnections');
+      return false;
+    }
+    if (o.maxConnectionRate > 0) {
+      const second = Math.floor(performance.now() / 1000);
+      if (second !== this.rateSecond) {
+        this.rateSecond = second;
+        this.rateCount = 0;
+      }
+      if (++this.rateCount > o.maxConnectionRate) {
+        this.limitHit('maxConnectionRate');
+        return false;
+      }
+    }
+    return true;
+  };
+
+  limitHit(limit: LimitName): void {
+    this.limitHits[limit]++;
+    this.emit('limit', limit);
+  }
+
+  countTowardsBudget(conn: Connection, bytes: number): void {
+    // Sampled on a timer, and also whenever a sixteenth of the budget has come in since: a
+    // flood cannot overshoot the budget by more than that between two samples.
+    this.sinceSample += bytes;
+    if (this.sinceSample > this.options.memoryBudget / 16) this.measureMemory();
+    if (this.delivery.memory.over) this.holdWhileOverBudget(conn);
+  }
+
+  private holdWhileOverBudget(conn: Connection): void {
+    if (this.heldForMemory.has(conn)) return;
+    this.heldForMemory.add(conn);
+    conn.pauseReading();
+    this.limitHit('memoryBudget');
+  }
+
+  /** Sums what clients make the broker hold; over the budget, QoS 0 is dropped and publishers wait. */
+  private measureMemory(): void {
+    this.sinceSample = 0;
+    let used = 0;
+    for (const s of this.registry.values()) used += s.queuedBytes;
+    for (const c of this.connections) used += c.unsentBytes;
+    this.memoryUsed = used;
+    const over = used > this.options.memoryBudget;
+    if (over === this.delivery.memory.over) return;
+    this.delivery.memory.over = over;
+    this.emit('memoryBudget', over, used);
+    if (!over) {
+      for (const conn of this.heldForMemory) conn.resumeReading();
+      this.heldForMemory.clear();
+    }
+  }
+
   authFailed(conn: Connection, reasonCode: number): void {
     this.auth.failures.record(conn.remoteAddress);
     this.emit('authFailure', {
@@ -225,6 +306,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (this.closing) return;
     this.closing = true;
     this.sys.stop();
+    clearInterval(this.memoryTimer);
     const stopped = this.running.map((l) => l.close());
     for (const conn of [...this.connections]) conn.disconnect(0x8b, 'server shutting down');
     this.registry.close();
@@ -247,7 +329,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (message.retain) {
       // [MQTT-3.3.1-10] [MQTT-3.3.1-11]: an empty retained payload clears the topic's retained message.
       if (message.payload.length === 0) this.retained.delete(message.topic);
-      else {
+      else if (this.retainedRoomFor(message)) {
         detach(message);
         // [MQTT-3.3.1-5]: it replaces any earlier retained message for the topic.
         this.retained.set(message.topic, message);
@@ -259,6 +341,22 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     } finally {
       this.publisher = undefined;
     }
+  }
+
+  /** Within maxRetainedMessages and maxRetainedBytes, counting the message it would replace. */
+  private retainedRoomFor(message: Message): boolean {
+    const o = this.options;
+    if (o.maxRetainedMessages === 0 && o.maxRetainedBytes === 0) return true;
+    const previous = this.retained.get(message.topic);
+    if (o.maxRetainedMessages > 0 && previous === undefined && this.retained.size >= o.maxRetainedMessages) {
+      this.limitHit('maxRetainedMessages');
+      return false;
+    }
+    if (o.maxRetainedBytes > 0 && this.retained.bytes - (previous?.payload.length ?? 0) + message.payload.length > o.maxRetainedBytes) {
+      this.limitHit('maxRetainedBytes');
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -292,7 +390,12 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
 
   /** Leaves a slow subscriber behind: its publishers go on; said once per episode. */
   private isolate(session: Session): void {
-    if (session.blockedPublishers !== undefined) this.emit('slowConsumer', session.clientId);
+    if (session.blockedPublishers !== undefined) {
+      this.limitHit('slowConsumer');
+      this.emit('slowConsumer', session.clientId);
+      // 'disconnect': it goes now (v5 DISCONNECT 0x97); its session keeps QoS 1/2 for later.
+      if (this.options.slowConsumerPolicy === 'disconnect') this.connectionOf(session)?.disconnect(0x97, 'slow consumer');
+    }
     this.releasePublishers(session);
   }
 
@@ -338,6 +441,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
 
   closed(conn: Connection): void {
     this.connections.delete(conn);
+    this.heldForMemory.delete(conn);
     this.emit('connectionClosed', conn);
     const session = conn.session;
     if (session !== undefined && session.outlet === conn) {

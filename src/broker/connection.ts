@@ -7,6 +7,7 @@ import {
   Decoder, encode, isValidReasonCode, MAX_PACKET_SIZE, PacketType, ProtocolError, v3ConnackCode,
   type Packet, type ProtocolVersion, type Will,
 } from '../protocol/index.js';
+import type { TokenBucket } from './token-bucket.js';
 import type { Outlet, Session } from '../session/session.js';
 import type { OutboundAliases } from '../session/topic-aliases.js';
 import type { ClientInfo } from './hooks.js';
@@ -75,6 +76,9 @@ export class Connection implements Outlet, ClientInfo {
   readonly remoteAddress: string | undefined;
   /** Set when the link ends. */
   closeReason: CloseReason | undefined;
+  /** Per-client publish rate limits, when configured. */
+  publishRate: TokenBucket | undefined;
+  publishBytesRate: TokenBucket | undefined;
 
   // Outlet: limits the client set on what we send it.
   sendQuota = 65535;
@@ -104,6 +108,7 @@ export class Connection implements Outlet, ClientInfo {
   /** Reasons reading is paused (a hook being awaited, subscribers that cannot keep up). */
   private readPauses = 0;
   private keepAliveMs = 0;
+  private processing = false;
   private lastPacketAt = 0;
   /** The first bytes received, kept until CONNECT is decoded (see connectIsV5). */
   private firstBytes = Buffer.alloc(0);
@@ -131,10 +136,23 @@ export class Connection implements Outlet, ClientInfo {
     if (this.pending === undefined) this.process();
   }
 
-  /** Handles buffered packets in order until one needs to wait for a hook. */
+  /**
+   * Handles buffered packets in order until one needs to wait for a hook, or reading is paused
+   * (a publisher slowed down must not get the rest of a 64 KiB chunk handled at once).
+   */
   private process(): void {
+    if (this.processing) return; // resumed from within a dispatch: the running loop goes on
+    this.processing = true;
+    try {
+      this.processBuffered();
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private processBuffered(): void {
     let decoded = false;
-    while (this.state !== 'closed' && this.pending === undefined) {
+    while (this.state !== 'closed' && this.pending === undefined && this.readPauses === 0) {
       let packet: Packet | undefined;
       let result: void | Promise<void>;
       try {
@@ -171,7 +189,11 @@ export class Connection implements Outlet, ClientInfo {
   }
 
   resumeReading(): void {
-    if (--this.readPauses === 0 && this.state !== 'closed') this.socket.resume();
+    if (--this.readPauses === 0 && this.state !== 'closed') {
+      this.socket.resume();
+      // Packets already read and left undecoded while paused.
+      if (this.pending === undefined) this.process();
+    }
   }
 
   /**
@@ -205,6 +227,17 @@ export class Connection implements Outlet, ClientInfo {
     if (this.socket.write(bytes) && this.state !== 'closed') this.host.drained(this);
   }
 
+  /** Bytes written to this link and not yet taken by the network. */
+  get unsentBytes(): number {
+    return this.socket.writableLength + this.pendingBytes;
+  }
+
+  /** Stops reading for `ms` (a client over its publish rate): TCP then slows it down. */
+  pauseFor(ms: number): void {
+    this.pauseReading();
+    setTimeout(() => this.resumeReading(), ms).unref();
+  }
+
   congested(): boolean {
     return this.socket.writableLength + this.pendingBytes > this.host.maxSocketBacklog;
   }
@@ -223,7 +256,9 @@ export class Connection implements Outlet, ClientInfo {
   private armKeepAlive(ms: number): void {
     this.timer = setTimeout(() => {
       const idle = performance.now() - this.lastPacketAt;
-      if (idle >= this.keepAliveMs) this.disconnect(0x8d, 'keep alive timeout');
+      // While we are not reading it (slowed down), its silence is ours, not the client's.
+      if (this.readPauses > 0) this.armKeepAlive(this.keepAliveMs);
+      else if (idle >= this.keepAliveMs) this.disconnect(0x8d, 'keep alive timeout');
       else this.armKeepAlive(this.keepAliveMs - idle);
     }, Math.ceil(ms));
   }

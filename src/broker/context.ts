@@ -10,6 +10,10 @@ import type { Connection } from './connection.js';
 import type { DeliveryContext } from './delivery.js';
 import type { ResolvedOptions } from './options.js';
 
+export type LimitName =
+  | 'maxConnections' | 'maxConnectionRate' | 'maxSessions' | 'maxPublishRate' | 'memoryBudget'
+  | 'maxRetainedMessages' | 'maxRetainedBytes' | 'slowConsumer';
+
 export interface BrokerStats {
   connectionsTotal: number;
   /** PUBLISH packets received from clients, in all and by QoS. */
@@ -35,6 +39,10 @@ export interface BrokerContext {
   readonly auth: Auth;
   /** A CONNECT was accepted (reported to whoever observes the broker). */
   clientConnected(conn: Connection, sessionPresent: boolean): void;
+  /** A configured limit refused or slowed something: counted and reported. */
+  limitHit(limit: LimitName): void;
+  /** Notes bytes a publisher brought in; over the memory budget it is not read until back under. */
+  countTowardsBudget(conn: Connection, bytes: number): void;
   /** A CONNECT was refused for its credentials: counted against its address, and reported. */
   authFailed(conn: Connection, reasonCode: number): void;
 }

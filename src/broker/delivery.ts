@@ -26,6 +26,8 @@ export interface DeliveryContext {
   relieve(session: Session): void;
   /** The store bridge, when the broker has a store. */
   readonly persist: Persistence | undefined;
+  /** Set while queued and unsent data across all clients is over the memory budget. */
+  readonly memory: { over: boolean };
   /** The ACL's say on whether a client may receive a topic; undefined when there is no ACL. */
   readonly canReceive: ((client: Outlet, topic: string) => boolean) | undefined;
 }
@@ -45,7 +47,7 @@ export interface DeliveryCounters {
 export function newDeliveryCounters(): DeliveryCounters {
   return {
     sent: 0, sentByQos: [0, 0, 0], dropped: 0, droppedUnrouted: 0,
-    droppedBy: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0 },
+    droppedBy: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0, memoryBudget: 0 },
   };
 }
 
@@ -63,6 +65,11 @@ export function deliver(ctx: DeliveryContext, session: Session, delivery: Delive
   // `deny a/secret` rule still holds, and a reloaded ACL applies at once.
   if (outlet !== undefined && ctx.canReceive !== undefined && !mayReceive(ctx, session, outlet, delivery)) return;
   if (delivery.qos === 0) {
+    // Over the memory budget, QoS 0 goes first: it was never promised to anyone.
+    if (ctx.memory.over) {
+      countDrop(ctx, session, 'memoryBudget');
+      return;
+    }
     if (outlet !== undefined) {
       // A congested subscriber slows its publishers first; QoS 0 is dropped only when that
       // cannot be done or has gone on too long (slow-consumer isolation).

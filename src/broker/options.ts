@@ -9,6 +9,18 @@ import type { ListenerConfig } from '../transport/listener.js';
 import type { Hooks } from './hooks.js';
 
 export interface BrokerOptions {
+  /** Global limits: see BROKER_SCHEMA (src/ops/options-schema.ts) for meaning and defaults. */
+  maxConnections?: number;
+  maxConnectionRate?: number;
+  maxSessions?: number;
+  memoryBudget?: number;
+  maxPublishRate?: number;
+  maxPublishBytesRate?: number;
+  maxTopicLength?: number;
+  maxRetainedMessages?: number;
+  maxRetainedBytes?: number;
+  slowConsumerPolicy?: 'drop-qos0' | 'disconnect';
+  shutdownTimeout?: number;
   /** Largest packet accepted after CONNECT, header included; advertised in v5 CONNACK. */
   maxPacketSize?: number; // 1 MiB (EMQX's default; Mosquitto has none)
   /** Largest CONNECT accepted: nothing else is read before CONNECT, so this is small. */

@@ -127,6 +127,14 @@ function installSignals(broker: Broker, logger: Logger, ops: { server?: OpsServe
     if (stopping) return;
     stopping = true;
     log(`${signal}, shutting down`);
+    // Bounded: a peer that never reads cannot hold the process; LMDB is safe to leave mid-way.
+    const timeout = broker.options.shutdownTimeout;
+    if (timeout > 0) {
+      setTimeout(() => {
+        logger.warn({ timeout }, 'shutdown took longer than shutdownTimeout; exiting now');
+        process.exit(1);
+      }, timeout).unref();
+    }
     broker.close().then(() => ops.server?.close()).then(() => process.exit(0), (err: unknown) => {
       logger.error({ err }, 'error while shutting down');
       process.exit(1);

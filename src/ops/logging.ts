@@ -63,6 +63,22 @@ export function logBrokerEvents(broker: Broker, log: Logger): void {
   broker.on('clientError', (conn: Connection, err: unknown) => {
     log.error({ ...clientFields(conn), err }, 'internal error on a connection');
   });
+  // A limit under attack is hit thousands of times a second: one line per limit per 10 s.
+  const quietUntil = new Map<string, { until: number; suppressed: number }>();
+  broker.on('limit', (limit: string) => {
+    const now = Date.now();
+    const q = quietUntil.get(limit);
+    if (q !== undefined && now < q.until) {
+      q.suppressed++;
+      return;
+    }
+    log.warn({ limit, sinceLastLine: q?.suppressed ?? 0 }, `limit reached: ${limit}`);
+    quietUntil.set(limit, { until: now + 10_000, suppressed: 0 });
+  });
+  broker.on('memoryBudget', (over: boolean, used: number) => {
+    if (over) log.warn({ used }, 'over the memory budget: QoS 0 deliveries are dropped and publishers slowed');
+    else log.info({ used }, 'back under the memory budget');
+  });
   broker.on('slowConsumer', (clientId: string) => {
     log.warn({ clientId }, 'slow consumer left behind: its QoS 0 messages are dropped until it catches up');
   });

@@ -6,7 +6,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Broker } from '../broker/broker.js';
 import type { Connection } from '../broker/connection.js';
-import type { Message } from '../session/message.js';
 
 export interface BrokerMetrics {
   readonly registry: Registry;
@@ -67,11 +66,11 @@ export function createMetrics(broker: Broker): BrokerMetrics {
   gauge(registry, 'petrel_subscriptions', 'Subscriptions, shared ones included.', () => broker.tree.subscriptions);
   gauge(registry, 'petrel_shared_groups', 'Shared-subscription groups with members.', () => broker.tree.sharedGroups);
   gauge(registry, 'petrel_retained_messages', 'Retained messages.', () => broker.retained.size);
-  gauge(registry, 'petrel_retained_bytes', 'Payload bytes of the retained messages.', () => {
-    let bytes = 0;
-    broker.retained.forEach((m: Message) => { bytes += m.payload.length; });
-    return bytes;
-  });
+  gauge(registry, 'petrel_retained_bytes', 'Payload bytes of the retained messages.', () => broker.retained.bytes);
+  gauge(registry, 'petrel_memory_used_bytes', 'Queued and unsent message bytes across all clients, as last measured for the memory budget (0 without a budget).', () => broker.memoryUsed);
+  gauge(registry, 'petrel_memory_budget_bytes', 'The memory budget (0: none).', () => broker.options.memoryBudget);
+  mirror(registry, 'petrel_limit_hits_total', 'Times a configured limit refused or slowed something, by limit.', ['limit'],
+    () => Object.entries(broker.limitHits).map(([limit, n]): Sample => [{ limit }, n]));
   gauge(registry, 'petrel_queued_messages', 'Messages waiting in session queues.', () => {
     let n = 0;
     for (const s of broker.registry.values()) n += s.queue.length - s.queueHead;
@@ -92,6 +91,7 @@ export function createMetrics(broker: Broker): BrokerMetrics {
     () => counters.sentByQos.map((n, qos) => [{ qos: String(qos) }, n]));
   const DROP_LABELS = {
     queueFull: 'queue_full', expired: 'expired', tooLarge: 'too_large_for_client', notAuthorized: 'not_authorized', slowConsumer: 'slow_consumer',
+    memoryBudget: 'memory_budget',
   } as const;
   mirror(registry, 'petrel_messages_dropped_total', 'Messages a subscriber did not get, by reason.', ['reason'], () => [
     ...Object.entries(DROP_LABELS).map(([key, reason]): Sample => [{ reason }, counters.droppedBy[key as keyof typeof DROP_LABELS]]),

@@ -81,3 +81,8 @@ export function topicLevels(topic: string): number {
   for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === SLASH) n++;
   return n;
 }
+
+/** UTF-8 length of a topic above `max`; the byte length is computed only when it could matter. */
+export function topicTooLong(topic: string, max: number): boolean {
+  return topic.length * 3 > max && Buffer.byteLength(topic) > max;
+}

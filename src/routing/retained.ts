@@ -2,6 +2,8 @@
 // wildcard subscription walks only the branches its filter allows.
 
 export interface RetainedIndexEvents<M> {
+  /** The size a message counts for in `bytes`. */
+  sizeOf?: (message: M) => number;
   onSet?: (topic: string, message: M, previous: M | undefined) => void;
   onDelete?: (topic: string, previous: M) => void;
 }
@@ -14,6 +16,7 @@ interface Node<M> {
 export class RetainedIndex<M> {
   private readonly root: Node<M> = { children: undefined, message: undefined };
   private count = 0;
+  private byteCount = 0;
 
   constructor(private readonly events: RetainedIndexEvents<M> = {}) {}
 
@@ -21,13 +24,9 @@ export class RetainedIndex<M> {
     return this.count;
   }
 
-  /** Every retained message, `$` topics included (for totals; not for delivery). */
-  forEach(visit: (message: M) => void): void {
-    const stack: Node<M>[] = [this.root];
-    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
-      if (node.message !== undefined) visit(node.message);
-      if (node.children !== undefined) for (const child of node.children.values()) stack.push(child);
-    }
+  /** Total size of the retained messages, as `sizeOf` counts them (0 without it). */
+  get bytes(): number {
+    return this.byteCount;
   }
 
   get(topic: string): M | undefined {
@@ -55,6 +54,8 @@ export class RetainedIndex<M> {
     }
     const previous = node.message;
     if (previous === undefined) this.count++;
+    const sizeOf = this.events.sizeOf;
+    if (sizeOf !== undefined) this.byteCount += sizeOf(message) - (previous === undefined ? 0 : sizeOf(previous));
     node.message = message;
     if (notify) this.events.onSet?.(topic, message, previous);
   }
@@ -73,6 +74,7 @@ export class RetainedIndex<M> {
     if (previous === undefined) return false;
     node.message = undefined;
     this.count--;
+    if (this.events.sizeOf !== undefined) this.byteCount -= this.events.sizeOf(previous);
     // Prune branches left empty.
     for (let i = path.length - 1; i >= 0; i--) {
       const parent = path[i].node;

@@ -106,7 +106,7 @@ export interface Session {
   /** performance.now() when the current spell of congestion began; 0 when not congested. */
   congestedSince: number;
   /** Counters of messages this session did not get, by reason. */
-  dropped: { queueFull: number; expired: number; tooLarge: number; slowConsumer: number; notAuthorized: number };
+  dropped: { queueFull: number; expired: number; tooLarge: number; slowConsumer: number; notAuthorized: number; memoryBudget: number };
 }
 
 export function createSession(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number): Session {
@@ -135,7 +135,7 @@ export function createSession(clientId: string, protocolVersion: ProtocolVersion
     retainedNext: 0,
     blockedPublishers: undefined,
     congestedSince: 0,
-    dropped: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0 },
+    dropped: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0, memoryBudget: 0 },
   };
 }
 

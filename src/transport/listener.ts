@@ -74,7 +74,11 @@ export type Accept = (stream: Duplex, peer: PeerInfo) => void;
 const DEFAULT_HEADER_TIMEOUT = 5_000;
 const DEFAULT_PREAMBLE_TIMEOUT = 10_000;
 
-export async function startListener(config: ListenerConfig, accept: Accept): Promise<RunningListener> {
+/**
+ * Binds the listener. `admit`, when given, is asked for each new socket before any PROXY, TLS
+ * or HTTP work (the broker's global connection limits); false closes the socket at once.
+ */
+export async function startListener(config: ListenerConfig, accept: Accept, admit?: () => boolean): Promise<RunningListener> {
   checkListenerConfig(config);
   const { protocol } = config;
   // Named after the bound port once listening (so an ephemeral port 0 gets its real number).
@@ -138,6 +142,7 @@ export async function startListener(config: ListenerConfig, accept: Accept): Pro
     headerTimeout: config.connectTimeout ?? DEFAULT_HEADER_TIMEOUT,
     preambleTimeout,
     stats,
+    admit,
   }, next);
   const address = await front.listen(config.port, config.host);
   name = config.name ?? `${protocol}:${address.port}`;

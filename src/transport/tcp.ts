@@ -30,13 +30,15 @@ export interface ListenerStats {
     clientCertificate: number;
     /** HTTP request that was no valid WebSocket upgrade on the path. */
     websocket: number;
+    /** Refused by the broker-wide gate: too many connections, or too many new ones this second. */
+    brokerLimit: number;
   };
 }
 
 export function newStats(): ListenerStats {
   return {
     accepted: 0,
-    rejected: { maxConnections: 0, untrusted: 0, proxyHeader: 0, timeout: 0, tls: 0, clientCertificate: 0, websocket: 0 },
+    rejected: { maxConnections: 0, untrusted: 0, proxyHeader: 0, timeout: 0, tls: 0, clientCertificate: 0, websocket: 0, brokerLimit: 0 },
   };
 }
 
@@ -50,6 +52,8 @@ export interface FrontOptions {
   /** ms from accept until the stream is handed to the broker (PROXY, TLS, HTTP upgrade). */
   preambleTimeout: number;
   stats: ListenerStats;
+  /** The broker-wide gate, asked for every new socket before any other work; false refuses it. */
+  admit: (() => boolean) | undefined;
 }
 
 /**
@@ -122,6 +126,10 @@ export class TcpFront {
     socket.on('error', () => undefined);
     if (proxy !== undefined && !isTrusted(proxy, socket.remoteAddress)) {
       drop(socket, stats, 'untrusted');
+      return;
+    }
+    if (this.options.admit !== undefined && !this.options.admit()) {
+      drop(socket, stats, 'brokerLimit');
       return;
     }
     if (maxConnections > 0 && this.open.size >= maxConnections) {

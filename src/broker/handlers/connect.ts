@@ -9,6 +9,8 @@ import { NEVER_EXPIRES } from '../../session/registry.js';
 import { OutboundAliases } from '../../session/topic-aliases.js';
 import type { Connection } from '../connection.js';
 import type { BrokerContext } from '../context.js';
+import { TokenBucket } from '../token-bucket.js';
+import { topicTooLong as tooLong } from '../../protocol/topic.js';
 import { resume } from '../delivery.js';
 import { isPromise, refusalCode, type Decision, type EnhancedAuthResult } from '../hooks.js';
 
@@ -82,6 +84,7 @@ export function handleConnect(b: BrokerContext, conn: Connection, p: ConnectPack
     if (p.will.qos > o.maximumQoS) throw new ProtocolError(0x9b, 'will QoS above the maximum');
     if (p.will.retain && !o.retainAvailable) throw new ProtocolError(0x9a, 'retained will not supported');
     if (topicLevels(p.will.topic) > o.maxTopicLevels) throw new ProtocolError(0x90, 'will topic has too many levels');
+    if (tooLong(p.will.topic, o.maxTopicLength)) throw new ProtocolError(0x90, 'will topic too long');
   }
 
   const n: Negotiated = { packet: p, clean: p.clean, expiryInterval, keepAlive, connack };
@@ -181,7 +184,13 @@ function accept(b: BrokerContext, conn: Connection, n: Negotiated): void {
     // [MQTT-3.1.4-3] (v5) / [MQTT-3.1.4-2] (3.1.1): the existing connection is closed, v5 with 0x8E.
     if (previous !== undefined && previous !== conn) previous.disconnect(0x8e, 'session taken over');
   }
+  if (existing === undefined && o.maxSessions > 0 && b.registry.size >= o.maxSessions) {
+    b.limitHit('maxSessions');
+    throw new ProtocolError(0x97, 'the broker holds as many sessions as it may');
+  }
   const { session, present } = b.registry.open(conn.clientId, p.protocolVersion, n.clean, n.expiryInterval);
+  if (o.maxPublishRate > 0) conn.publishRate = new TokenBucket(o.maxPublishRate);
+  if (o.maxPublishBytesRate > 0) conn.publishBytesRate = new TokenBucket(o.maxPublishBytesRate);
   session.outlet = conn;
   conn.session = session;
   conn.will = p.will;

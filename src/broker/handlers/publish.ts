@@ -2,7 +2,7 @@
 // the message is stored if retained, delivered, and acknowledged. With no authorization hook
 // (or one that answers synchronously) nothing here waits.
 
-import { PacketType, ProtocolError, topicLevels, type PublishPacket } from '../../protocol/index.js';
+import { PacketType, ProtocolError, topicLevels, topicTooLong as tooLong, type PublishPacket } from '../../protocol/index.js';
 import { createMessage } from '../../session/message.js';
 import type { Connection } from '../connection.js';
 import type { BrokerContext } from '../context.js';
@@ -20,6 +20,17 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
   // [MQTT-3.2.2-14] (v5): a retained PUBLISH when Retain Available is 0.
   if (p.retain && !o.retainAvailable) throw new ProtocolError(0x9a, 'retain not supported');
   if (topicLevels(topic) > o.maxTopicLevels) throw new ProtocolError(0x90, 'topic has too many levels');
+  if (tooLong(topic, o.maxTopicLength)) throw new ProtocolError(0x90, 'topic too long');
+  // Over its rate, or the broker over its memory budget: this one is served, the next ones wait
+  // (the socket is not read meanwhile, so TCP slows the client down; nothing is dropped).
+  if (conn.publishRate !== undefined || conn.publishBytesRate !== undefined) {
+    const wait = Math.max(conn.publishRate?.take(1) ?? 0, conn.publishBytesRate?.take(p.payload.length + topic.length) ?? 0);
+    if (wait > 0) {
+      b.limitHit('maxPublishRate');
+      conn.pauseFor(wait);
+    }
+  }
+  if (b.options.memoryBudget > 0) b.countTowardsBudget(conn, p.payload.length);
 
   if (p.qos > 0) {
     const resend = p.qos === 2 && session.awaitingRelease.has(p.packetId);

@@ -7,6 +7,7 @@ import {
 } from '../../protocol/index.js';
 import type { Delivery, SubscriptionOptions } from '../../session/session.js';
 import type { Connection } from '../connection.js';
+import { topicTooLong as tooLong } from '../../protocol/topic.js';
 import type { BrokerContext } from '../context.js';
 import { deliverRetained, makeDelivery } from '../delivery.js';
 import { handOffShared } from '../shared-handoff.js';
@@ -20,7 +21,7 @@ export function handleSubscribe(b: BrokerContext, conn: Connection, p: Subscribe
     if (isSharedFilter(s.filter) && !o.sharedSubscriptionAvailable) return 0x9e;
     if (hasWildcard(s.filter) && !o.wildcardSubscriptionAvailable) return 0xa2;
     if (subscriptionId !== undefined && !o.subscriptionIdentifiersAvailable) return 0xa1;
-    if (topicLevels(s.filter) > o.maxTopicLevels) return 0x8f;
+    if (topicLevels(s.filter) > o.maxTopicLevels || tooLong(s.filter, o.maxTopicLength)) return 0x8f;
     return undefined;
   });
   const authorize = o.hooks.authorizeSubscribe;
