@@ -5,13 +5,14 @@
 import { brokerGroup } from './broker.js';
 import { codecGroup } from './codec.js';
 import { durabilityGroup } from './durability.js';
+import { transportGroup } from './transport.js';
 import { v5Group } from './v5.js';
 import {
   DEFAULT_TIMING, machineInfo, renderReport, sinkValue, type BenchGroup, type GroupReport, type TimingOptions,
 } from './harness.js';
 
 /** The registry of scenario groups, in the order they run. */
-const GROUPS: readonly BenchGroup[] = [codecGroup, brokerGroup, v5Group, durabilityGroup];
+const GROUPS: readonly BenchGroup[] = [codecGroup, brokerGroup, v5Group, durabilityGroup, transportGroup];
 
 interface Args {
   groups: BenchGroup[];
