@@ -23,6 +23,18 @@ interface Negotiated {
   connack: ConnackProperties;
 }
 
+/** Assigned client ids draw from a pool of random bytes: one syscall per 256 ids, not one each. */
+let idPool = Buffer.alloc(0);
+let idAt = 0;
+function randomId(): string {
+  if (idAt + 9 > idPool.length) {
+    idPool = randomBytes(9 * 256);
+    idAt = 0;
+  }
+  idAt += 9;
+  return idPool.toString('base64url', idAt - 9, idAt);
+}
+
 export function handleConnect(b: BrokerContext, conn: Connection, p: ConnectPacket): void | Promise<void> {
   const o = b.options;
   const v5 = p.protocolVersion === 5;
@@ -36,7 +48,7 @@ export function handleConnect(b: BrokerContext, conn: Connection, p: ConnectPack
     if (p.protocolVersion === 3 || (p.protocolVersion === 4 && !p.clean) || !o.allowEmptyClientId) {
       throw new ProtocolError(0x85, 'empty client identifier');
     }
-    clientId = `petrel-${randomBytes(9).toString('base64url')}`;
+    clientId = `petrel-${randomId()}`;
     if (v5) connack.assignedClientIdentifier = clientId;
   }
   if (Buffer.byteLength(clientId) > o.maxClientIdLength) throw new ProtocolError(0x85, 'client identifier too long');
