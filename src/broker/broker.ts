@@ -18,7 +18,7 @@ import { newDeliveryCounters, pump, type DeliveryContext } from './delivery.js';
 import { Fanout } from './fanout.js';
 import { dispatch } from './handlers/index.js';
 import { isPromise, refusalCode } from './hooks.js';
-import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
+import { DEFAULT_OPTIONS, resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { handOffShared } from './shared-handoff.js';
 import { openPersistence, type Persistence } from './persistence.js';
 import { recover, type RecoveryReport } from './recovery.js';
@@ -28,6 +28,14 @@ import { startListener, type ListenerConfig, type RunningListener } from '../tra
 
 /** One listener; `protocol` defaults to mqtt and `port` to 1883. */
 export type ListenOptions = Partial<ListenerConfig>;
+
+/** Options `reconfigure` applies to a running broker; the others need a restart. */
+const RELOADABLE = new Set([
+  'maxConnections', 'maxConnectionRate', 'maxSessions', 'memoryBudget', 'maxPublishRate', 'maxPublishBytesRate',
+  'maxTopicLength', 'maxTopicLevels', 'maxRetainedMessages', 'maxRetainedBytes', 'slowConsumerPolicy', 'slowConsumerTimeout',
+  'shutdownTimeout', 'maxQueuedMessages', 'maxQueuedBytes', 'queueQos0', 'maxSubscriptionsPerSession', 'maxSocketBacklog',
+  'connectTimeout', 'maxClientIdLength', 'maxSessionExpiryInterval', 'maxAwaitingRelease',
+]);
 
 /** How often the memory budget is measured: often enough to react, rarely enough to cost nothing. */
 const MEMORY_SAMPLE_MS = 100;
@@ -292,6 +300,49 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       for (const conn of this.heldForMemory) conn.resumeReading();
       this.heldForMemory.clear();
     }
+  }
+
+  /**
+   * Applies changed options to the running broker (a config file re-read on SIGHUP). Limits
+   * take effect at once (per-connection rates for new connections); options that shape state
+   * already built (listeners, store, auth files, protocol features) need a restart and are only
+   * reported. Returns one line per key that changed.
+   */
+  reconfigure(options: BrokerOptions): string[] {
+    const next = resolveOptions({ ...options, hooks: undefined, store: undefined });
+    const report: string[] = [];
+    const current = this.options as unknown as Record<string, unknown>;
+    const wanted = next as unknown as Record<string, unknown>;
+    for (const key of Object.keys(DEFAULT_OPTIONS)) {
+      if (current[key] === wanted[key]) continue;
+      if (RELOADABLE.has(key)) {
+        report.push(`${key}: ${String(current[key])} -> ${String(wanted[key])}`);
+        current[key] = wanted[key];
+      } else {
+        report.push(`${key}: changed in the file; takes effect at the next start`);
+      }
+    }
+    for (const key of ['listeners', 'dataDir', 'auth', 'metrics'] as const) {
+      if (JSON.stringify(current[key] ?? null) !== JSON.stringify(wanted[key] ?? null)) {
+        report.push(`${key}: changed in the file; takes effect at the next start${key === 'auth' ? ' (the files it names are reloaded now)' : ''}`);
+      }
+    }
+    (this.delivery as { queueQos0: boolean }).queueQos0 = this.options.queueQos0;
+    const limits = this.delivery.limits as { maxMessages: number; maxBytes: number };
+    limits.maxMessages = this.options.maxQueuedMessages;
+    limits.maxBytes = this.options.maxQueuedBytes;
+    clearInterval(this.memoryTimer);
+    this.memoryTimer = undefined;
+    if (this.options.memoryBudget > 0) {
+      this.memoryTimer = setInterval(() => this.measureMemory(), MEMORY_SAMPLE_MS);
+      this.memoryTimer.unref();
+      this.measureMemory();
+    } else if (this.delivery.memory.over) {
+      this.delivery.memory.over = false;
+      for (const conn of this.heldForMemory) conn.resumeReading();
+      this.heldForMemory.clear();
+    }
+    return report;
   }
 
   authFailed(conn: Connection, reasonCode: number): void {

@@ -56,7 +56,13 @@ export async function runStart(args: string[]): Promise<number> {
   const log = (line: string): void => logger.info(line);
   logBrokerEvents(broker, logger);
   const opsHolder: { server?: OpsServer } = {};
-  installSignals(broker, logger, opsHolder);
+  const config = values.config;
+  const rereadConfig = config === undefined ? undefined : async (): Promise<BrokerOptions> => {
+    const next = await loadConfigFile(config);
+    applyFlags(next, values);
+    return next;
+  };
+  installSignals(broker, logger, opsHolder, rereadConfig);
 
   // Up before the listeners: /readyz answers "not ready" while the store is restored.
   const m = broker.options.metrics;
@@ -119,7 +125,7 @@ function applyFlags(options: BrokerOptions, values: Flags): void {
   if (options.durability === 'none') delete options.dataDir;
 }
 
-function installSignals(broker: Broker, logger: Logger, ops: { server?: OpsServer }): void {
+function installSignals(broker: Broker, logger: Logger, ops: { server?: OpsServer }, rereadConfig?: () => Promise<BrokerOptions>): void {
   const log = (line: string): void => logger.info(line);
   // Installed before listening: a signal during start-up still closes the store cleanly.
   let stopping = false;
@@ -143,10 +149,34 @@ function installSignals(broker: Broker, logger: Logger, ops: { server?: OpsServe
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
-    broker.reload().then((report) => {
+    reloadAll(broker, logger, rereadConfig).then((report) => {
       for (const line of report) log(`reload: ${line}`);
     }, (err: unknown) => logger.error({ err }, 'reload failed'));
   });
+}
+
+/**
+ * SIGHUP: the config file again (limits and log level apply now; what needs a restart is said),
+ * then the password file, ACL and certificates. A config file that no longer parses changes nothing.
+ */
+async function reloadAll(broker: Broker, logger: Logger, rereadConfig: (() => Promise<BrokerOptions>) | undefined): Promise<string[]> {
+  const report: string[] = [];
+  if (rereadConfig !== undefined) {
+    try {
+      const options = await rereadConfig();
+      report.push(...broker.reconfigure(options));
+      const level = options.log?.level ?? 'info';
+      if (level !== logger.level) {
+        report.push(`log.level: ${logger.level} -> ${level}`);
+        logger.level = level;
+      }
+    } catch (err) {
+      report.push(`config file not reloaded, nothing changed: ${err instanceof Error ? err.message : String(err)}`);
+      return report;
+    }
+  }
+  report.push(...await broker.reload());
+  return report;
 }
 
 function isLoopback(address: string): boolean {

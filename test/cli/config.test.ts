@@ -100,8 +100,19 @@ test('start with a config; SIGHUP reloads the password file and keeps open conne
     await kept.client.subscribeAsync('reload/t');
 
     writeFileSync(passwd, `alice:${hashPassword('second', { iterations: 1000 })}\n`);
+    writeFileSync(file, [
+      'listeners: [{ protocol: mqtt, host: 127.0.0.1, port: 0 }]',
+      'durability: none',
+      'auth: { passwordFile: passwd }',
+      'maxConnections: 50',
+      'maxInflight: 10',
+      'log: { level: debug }',
+    ].join('\n'));
     child.kill('SIGHUP');
     await waitFor(/reload: password file .*: 1 users/, 'the reload line');
+    await waitFor(/reload: maxConnections: 100000 -> 50/, 'the limit that changed, applied');
+    await waitFor(/reload: maxInflight: changed in the file; takes effect at the next start/, 'the option that needs a restart, named');
+    await waitFor(/reload: log\.level: info -> debug/, 'the log level');
 
     await assert.rejects(mqtt.connectAsync(url, { username: 'alice', password: 'first', reconnectPeriod: 0, protocolVersion: 5 }), /Bad User Name or Password|Not authorized|bad/i);
     const fresh = await connectClient(url, 5, { username: 'alice', password: 'second' });
