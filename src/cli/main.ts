@@ -4,6 +4,8 @@
 import { PETREL_VERSION } from '../broker/version.js';
 import { runCheckConfig } from './check-config.js';
 import { runPasswd } from './passwd.js';
+import { runPub } from './pub.js';
+import { runSub } from './sub.js';
 import { runStart, START_HELP } from './start.js';
 
 const HELP = `Usage: petrel [command] [options]
@@ -14,6 +16,8 @@ Commands:
   start           run the broker (the default; \`petrel start --help\`)
   check-config    check a configuration file without starting (\`petrel check-config FILE\`)
   passwd          add, change or delete a user in a password file (\`petrel passwd --help\`)
+  pub             publish a message, as mosquitto_pub does (\`petrel pub --help\`)
+  sub             subscribe and print messages, as mosquitto_sub does (\`petrel sub --help\`)
 
   -v, --version   show the version
 
@@ -22,6 +26,8 @@ Commands:
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   start: runStart,
   'check-config': runCheckConfig,
+  pub: runPub,
+  sub: runSub,
   passwd: (args) => runPasswd(args, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }),
 };
 
