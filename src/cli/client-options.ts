@@ -19,6 +19,30 @@ export const processIo = (): CliIo => ({ stdin: process.stdin, stdout: process.s
 /** Bad command line: exit status 2. */
 export class UsageError extends Error {}
 
+/**
+ * Parses a subcommand's arguments: the plan, or the exit status when there is nothing to run
+ * (0 after --help, 2 for a usage error, 1 for any other problem), with the message written.
+ */
+export function planOrExit<P>(command: 'pub' | 'sub', args: string[], parse: (args: string[]) => P | 'help', help: string, io: CliIo): P | number {
+  const say = (message: string): void => { io.stderr.write(`petrel ${command}: ${message}\n`); };
+  let plan: P | 'help';
+  try {
+    plan = parse(args);
+  } catch (err) {
+    if (!(err instanceof UsageError) && !(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      say((err as Error).message);
+      return 1;
+    }
+    say(`${(err as Error).message}\nRun 'petrel ${command} --help' for the options.`);
+    return 2;
+  }
+  if (plan === 'help') {
+    io.stdout.write(help);
+    return 0;
+  }
+  return plan;
+}
+
 /** The connection flags; `-h` is the host, as in mosquitto, so help is `--help` only. */
 export const CONNECTION_OPTIONS = {
   host: { type: 'string', short: 'h' },

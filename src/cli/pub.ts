@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import type { IClientPublishOptions } from 'mqtt';
 import {
   CONNECTION_HELP, CONNECTION_OPTIONS, checkTopicName, connected, connectionFrom, connectionLost, createClient,
-  endClient, extractProperties, integer, processIo, qosOf, reasonText, UsageError,
+  endClient, extractProperties, integer, planOrExit, processIo, qosOf, reasonText, UsageError,
   type CliIo, type Connection, type ConnectionValues,
 } from './client-options.js';
 
@@ -62,21 +62,8 @@ interface Plan {
 /** Runs `petrel pub` with the arguments after `pub`; resolves to the exit status. */
 export async function runPub(args: string[], io: CliIo = processIo()): Promise<number> {
   const say = (message: string): void => { io.stderr.write(`petrel pub: ${message}\n`); };
-  let plan: Plan | 'help';
-  try {
-    plan = parse(args);
-  } catch (err) {
-    if (!(err instanceof UsageError) && !(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      say((err as Error).message);
-      return 1;
-    }
-    say(`${(err as Error).message}\nRun 'petrel pub --help' for the options.`);
-    return 2;
-  }
-  if (plan === 'help') {
-    io.stdout.write(HELP);
-    return 0;
-  }
+  const plan = planOrExit('pub', args, parse, HELP, io);
+  if (typeof plan === 'number') return plan;
   // --quiet silences what goes wrong at run time, not the usage errors above (as mosquitto_pub).
   const quiet = plan.conn.quiet;
   const fail = (message: string): number => {

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type { IClientSubscribeOptions, IPublishPacket, ISubscriptionMap } from 'mqtt';
 import {
   CONNECTION_HELP, CONNECTION_OPTIONS, connected, connectionFrom, connectionLost, createClient, endClient,
-  extractProperties, integer, processIo, qosOf, reasonName, reasonText, UsageError, type CliIo, type Connection, type ConnectionValues,
+  extractProperties, integer, planOrExit, processIo, qosOf, reasonName, reasonText, UsageError, type CliIo, type Connection, type ConnectionValues,
 } from './client-options.js';
 
 /** mosquitto_sub's status when -W runs out (MOSQ_ERR_TIMEOUT), kept so scripts port as they are. */
@@ -90,21 +90,8 @@ interface Plan {
 /** Runs `petrel sub` with the arguments after `sub`; resolves to the exit status when it stops. */
 export async function runSub(args: string[], io: CliIo = processIo()): Promise<number> {
   const say = (message: string): void => { io.stderr.write(`petrel sub: ${message}\n`); };
-  let plan: Plan | 'help';
-  try {
-    plan = parse(args);
-  } catch (err) {
-    if (!(err instanceof UsageError) && !(err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      say((err as Error).message);
-      return 1;
-    }
-    say(`${(err as Error).message}\nRun 'petrel sub --help' for the options.`);
-    return 2;
-  }
-  if (plan === 'help') {
-    io.stdout.write(HELP);
-    return 0;
-  }
+  const plan = planOrExit('sub', args, parse, HELP, io);
+  if (typeof plan === 'number') return plan;
   const p = plan;
   const report = (message: string | undefined): void => { if (message !== undefined && !p.conn.quiet) say(message); };
 
