@@ -291,3 +291,14 @@ export class ServerFrames {
     }
   }
 }
+
+/** Runs a test body against a served listener, then ends its clients and closes it, whatever happened. */
+export async function using(starting: Served | Promise<Served>, body: (s: Served) => Promise<void>): Promise<void> {
+  const served = await starting;
+  try {
+    await body(served);
+  } finally {
+    await endAllClients();
+    await served.close();
+  }
+}

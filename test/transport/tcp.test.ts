@@ -8,22 +8,12 @@ import { PacketType } from '../../src/protocol/index.js';
 import { startListener } from '../../src/transport/index.js';
 import {
   closed, closesSilently, connectMqtt, connectPacket, endAllClients, endClient, PacketReader, proxyV1, proxyV2, publishPacket,
-  roundTrip, send, serve, subscribePacket, tcpConnect, within, type Served,
+  roundTrip, send, serve, subscribePacket, tcpConnect, using, within, type Served,
 } from './helpers.js';
 
 const T = { timeout: 15_000 };
 
 after(() => endAllClients());
-
-async function using(starting: Served | Promise<Served>, body: (s: Served) => Promise<void>): Promise<void> {
-  const served = await starting;
-  try {
-    await body(served);
-  } finally {
-    await endAllClients();
-    await served.close();
-  }
-}
 
 /** Sends `bytes` on a fresh TCP connection and expects CONNACK 0 back; returns the reader. */
 async function connectRaw(port: number, ...chunks: Buffer[]): Promise<{ reader: PacketReader; end: () => void }> {

@@ -15,7 +15,7 @@ import { startListener, type ListenerConfig, type TlsConfig } from '../../src/tr
 import { makeCerts, type CertFiles } from './certs.js';
 import {
   closesSilently, connectMqtt, connectPacket, endAllClients, PacketReader, proxyV1, proxyV2, roundTrip, send, serve, tcpConnect,
-  within, type Served,
+  using, within,
 } from './helpers.js';
 
 const T = { timeout: 20_000 };
@@ -25,16 +25,6 @@ after(async () => {
   await endAllClients();
   certs.cleanup();
 });
-
-async function using(starting: Served | Promise<Served>, body: (s: Served) => Promise<void>): Promise<void> {
-  const served = await starting;
-  try {
-    await body(served);
-  } finally {
-    await endAllClients();
-    await served.close();
-  }
-}
 
 function mqtts(tls: Partial<TlsConfig> = {}, extra: Partial<ListenerConfig> = {}): ListenerConfig {
   return { protocol: 'mqtts', host: '127.0.0.1', port: 0, tls: { cert: certs.serverA.cert, key: certs.serverA.key, ca: certs.caA.cert, ...tls }, ...extra };

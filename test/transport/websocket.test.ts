@@ -14,7 +14,7 @@ import { startListener, type ListenerConfig, type TlsConfig } from '../../src/tr
 import { makeCerts, type CertFiles } from './certs.js';
 import {
   clientFrame, closesSilently, connectMqtt, connectPacket, endAllClients, PacketReader, proxyV1, proxyV2, publishPacket,
-  readHttpResponse, roundTrip, send, serve, ServerFrames, subscribePacket, tcpConnect, upgradeRequest, within, type Served,
+  readHttpResponse, roundTrip, send, serve, ServerFrames, subscribePacket, tcpConnect, upgradeRequest, using, within,
 } from './helpers.js';
 
 const T = { timeout: 20_000 };
@@ -24,16 +24,6 @@ after(async () => {
   await endAllClients();
   certs.cleanup();
 });
-
-async function using(starting: Served | Promise<Served>, body: (s: Served) => Promise<void>): Promise<void> {
-  const served = await starting;
-  try {
-    await body(served);
-  } finally {
-    await endAllClients();
-    await served.close();
-  }
-}
 
 const ws = (extra: Partial<ListenerConfig> = {}): ListenerConfig => ({ protocol: 'ws', host: '127.0.0.1', port: 0, ...extra });
 const wss = (tls: Partial<TlsConfig> = {}, extra: Partial<ListenerConfig> = {}): ListenerConfig => ({
