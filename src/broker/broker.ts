@@ -37,6 +37,16 @@ const RELOADABLE = new Set([
   'connectTimeout', 'maxClientIdLength', 'maxSessionExpiryInterval', 'maxAwaitingRelease',
 ]);
 
+/**
+ * Heap a queued message costs beyond its payload and topic (message and delivery objects, the
+ * queue slot, an encoded variant, allocator slack), as measured under the soak bench: the
+ * budget counts it so that it bounds the process's memory, not only the payloads.
+ */
+const QUEUED_ENTRY_OVERHEAD = 640;
+
+/** For how many slowConsumerTimeouts a subscriber left behind stays left behind. */
+const ISOLATION_MEMORY = 10;
+
 /** How often the memory budget is measured: often enough to react, rarely enough to cost nothing. */
 const MEMORY_SAMPLE_MS = 100;
 
@@ -110,6 +120,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       persist: this.persist,
       canReceive: canReceive === undefined ? undefined : (outlet, topic) => canReceive(outlet as Connection, topic),
       memory: { over: false },
+      holdPublisher: () => this.holdWhileOverBudget(this.publisher),
     };
     this.fanout = new Fanout(this.tree, this.delivery, this.options.sharedSubscriptionStrategy);
     this.sys = new SysPublisher(this, (topic, payload) => createMessage({ topic, payload: Buffer.from(payload), qos: 0, retain: true }, Date.now()));
@@ -270,16 +281,19 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.emit('limit', limit);
   }
 
-  countTowardsBudget(conn: Connection, bytes: number): void {
+  noteIncoming(bytes: number): void {
     // Sampled on a timer, and also whenever a sixteenth of the budget has come in since: a
     // flood cannot overshoot the budget by more than that between two samples.
     this.sinceSample += bytes;
     if (this.sinceSample > this.options.memoryBudget / 16) this.measureMemory();
-    if (this.delivery.memory.over) this.holdWhileOverBudget(conn);
   }
 
-  private holdWhileOverBudget(conn: Connection): void {
-    if (this.heldForMemory.has(conn)) return;
+  /**
+   * Only publishers whose messages end up queued are held: a client whose messages go straight
+   * out (nobody slow among its subscribers) keeps its latency while the budget is exceeded.
+   */
+  private holdWhileOverBudget(conn: Connection | undefined): void {
+    if (conn === undefined || this.heldForMemory.has(conn)) return;
     this.heldForMemory.add(conn);
     conn.pauseReading();
     this.limitHit('memoryBudget');
@@ -289,7 +303,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private measureMemory(): void {
     this.sinceSample = 0;
     let used = 0;
-    for (const s of this.registry.values()) used += s.queuedBytes;
+    for (const s of this.registry.values()) used += s.queuedBytes + (s.queue.length - s.queueHead) * QUEUED_ENTRY_OVERHEAD;
     for (const c of this.connections) used += c.unsentBytes;
     this.memoryUsed = used;
     const over = used > this.options.memoryBudget;
@@ -418,6 +432,9 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     const publisher = this.publisher;
     if (publisher === undefined || publisher.session === session) return false;
     const now = performance.now();
+    // Left behind not long ago: it does not get to slow publishers down again so soon, or a
+    // subscriber that catches up now and then would stall them for slowConsumerTimeout each time.
+    if (session.isolatedAt !== 0 && now - session.isolatedAt < ISOLATION_MEMORY * this.options.slowConsumerTimeout) return false;
     if (session.congestedSince === 0) session.congestedSince = now;
     else if (now - session.congestedSince > this.options.slowConsumerTimeout) {
       // Isolated: nobody waits for it any more, until it catches up (relieve).
@@ -441,6 +458,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
 
   /** Leaves a slow subscriber behind: its publishers go on; said once per episode. */
   private isolate(session: Session): void {
+    session.isolatedAt = performance.now();
     if (session.blockedPublishers !== undefined) {
       this.limitHit('slowConsumer');
       this.emit('slowConsumer', session.clientId);

@@ -41,8 +41,8 @@ export interface BrokerContext {
   clientConnected(conn: Connection, sessionPresent: boolean): void;
   /** A configured limit refused or slowed something: counted and reported. */
   limitHit(limit: LimitName): void;
-  /** Notes bytes a publisher brought in; over the memory budget it is not read until back under. */
-  countTowardsBudget(conn: Connection, bytes: number): void;
+  /** Notes bytes publishers brought in, so the memory budget is measured often enough. */
+  noteIncoming(bytes: number): void;
   /** A CONNECT was refused for its credentials: counted against its address, and reported. */
   authFailed(conn: Connection, reasonCode: number): void;
 }

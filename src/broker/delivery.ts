@@ -28,6 +28,8 @@ export interface DeliveryContext {
   readonly persist: Persistence | undefined;
   /** Set while queued and unsent data across all clients is over the memory budget. */
   readonly memory: { over: boolean };
+  /** Over the budget: stop reading the publisher of the message being delivered until back under. */
+  holdPublisher(): void;
   /** The ACL's say on whether a client may receive a topic; undefined when there is no ACL. */
   readonly canReceive: ((client: Outlet, topic: string) => boolean) | undefined;
 }
@@ -106,9 +108,15 @@ function canSend(session: Session, outlet: Outlet): boolean {
 }
 
 function queue(ctx: DeliveryContext, session: Session, delivery: Delivery): void {
+  if (!enqueue(session, delivery, ctx.limits)) {
+    countDrop(ctx, session, 'queueFull');
+    return;
+  }
+  // Copied out of the socket chunk only once it is kept (a refused one costs no copy).
   detach(delivery.message);
-  if (!enqueue(session, delivery, ctx.limits)) countDrop(ctx, session, 'queueFull');
-  else ctx.persist?.queued(session, delivery);
+  ctx.persist?.queued(session, delivery);
+  // Over the memory budget, whoever adds to the queues waits; others (not queueing) go on.
+  if (ctx.memory.over) ctx.holdPublisher();
 }
 
 /**

@@ -105,6 +105,8 @@ export interface Session {
   blockedPublishers: Set<Pausable> | undefined;
   /** performance.now() when the current spell of congestion began; 0 when not congested. */
   congestedSince: number;
+  /** When it was last left behind for being slow (performance.now()); 0: never. */
+  isolatedAt: number;
   /** Counters of messages this session did not get, by reason. */
   dropped: { queueFull: number; expired: number; tooLarge: number; slowConsumer: number; notAuthorized: number; memoryBudget: number };
 }
@@ -135,6 +137,7 @@ export function createSession(clientId: string, protocolVersion: ProtocolVersion
     retainedNext: 0,
     blockedPublishers: undefined,
     congestedSince: 0,
+    isolatedAt: 0,
     dropped: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0, memoryBudget: 0 },
   };
 }
