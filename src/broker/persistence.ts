@@ -6,29 +6,40 @@
 import { join } from 'node:path';
 import type { Message } from '../session/message.js';
 import { LmdbBackend } from '../store/lmdb.js';
-import { TableStore } from '../store/table-store.js';
+import { TableStore, type Committed } from '../store/table-store.js';
 import type { ResolvedOptions } from './options.js';
 import type { Delivery, Session, SubscriptionOptions } from '../session/session.js';
-import type { Store, StoredDelivery, StoredMessage, StoredSession } from '../store/store.js';
+import type { Store, StoredDelivery, StoredInflight, StoredMessage, StoredSession } from '../store/store.js';
 
 export class Persistence {
   private nextMessageId = 1;
-  private readonly refs = new Map<number, number>();
+  /**
+   * References to a stored message beyond its first, by id: nearly every message has exactly
+   * one (one subscriber), and then no entry here, which spares a map update per message.
+   */
+  private readonly extraRefs = new Map<number, number>();
+  /** While recovery counts the references it finds: all of them, by id. */
+  private restoring: Map<number, number> | undefined = new Map();
   /** Client ids of the sessions the store holds. */
   private readonly stored = new Set<string>();
   /** Counts writes, so a caller can tell whether an operation wrote anything. */
   writes = 0;
 
-  constructor(readonly store: Store, readonly waitForCommit: boolean) {}
+  /** The store's own way to wait for a commit, when it has one cheaper than a promise. */
+  private readonly tableStore: TableStore | undefined;
+
+  constructor(readonly store: Store, readonly waitForCommit: boolean) {
+    this.tableStore = store instanceof TableStore ? store : undefined;
+  }
 
   /** Sessions that outlive their connection are stored; the others never touch the store. */
   durable(session: Session): boolean {
     return session.expiryInterval > 0;
   }
 
-  /** Resolves when every write so far is durable. */
-  commit(): Promise<void> {
-    return this.store.commit();
+  /** Resolves when every write so far is durable (a callback for each acknowledgement: no promise each). */
+  commit(): Committed {
+    return this.tableStore !== undefined ? this.tableStore.committed() : this.store.commit();
   }
 
   /** Continues message numbering after a restart. */
@@ -38,7 +49,19 @@ export class Persistence {
 
   /** Counts a reference that recovery found in the store (nothing is written). */
   restoreRef(id: number): void {
-    this.refs.set(id, (this.refs.get(id) ?? 0) + 1);
+    const counts = this.restoring!;
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+
+  /** References recovery found to a message; 0 for an orphan. */
+  refCount(id: number): number {
+    return this.restoring?.get(id) ?? 0;
+  }
+
+  /** Recovery has counted every reference: from now on counts change with the writes. */
+  restored(): void {
+    for (const [id, n] of this.restoring ?? []) if (n > 1) this.extraRefs.set(id, n - 1);
+    this.restoring = undefined;
   }
 
   /** A session recovery found in the store (nothing is written). */
@@ -46,29 +69,27 @@ export class Persistence {
     this.stored.add(clientId);
   }
 
-  refCount(id: number): number {
-    return this.refs.get(id) ?? 0;
-  }
-
   private ref(message: Message): number {
-    if (message.storeId === 0) {
-      message.storeId = this.nextMessageId++;
-      this.store.putMessage(message.storeId, storedMessage(message));
-      this.writes++;
+    const id = message.storeId;
+    if (id !== 0) {
+      this.extraRefs.set(id, (this.extraRefs.get(id) ?? 0) + 1);
+      return id;
     }
-    this.refs.set(message.storeId, (this.refs.get(message.storeId) ?? 0) + 1);
+    message.storeId = this.nextMessageId++;
+    this.store.putMessage(message.storeId, storedMessage(message));
+    this.writes++;
     return message.storeId;
   }
 
   private unref(message: Message): void {
     const id = message.storeId;
     if (id === 0) return;
-    const n = (this.refs.get(id) ?? 0) - 1;
-    if (n > 0) {
-      this.refs.set(id, n);
+    const extra = this.extraRefs.get(id);
+    if (extra !== undefined) {
+      if (extra > 1) this.extraRefs.set(id, extra - 1);
+      else this.extraRefs.delete(id);
       return;
     }
-    this.refs.delete(id);
     this.store.deleteMessage(id);
     message.storeId = 0;
     this.writes++;
@@ -161,7 +182,7 @@ export class Persistence {
   /** PUBREC came back: only the packet id is left, awaiting PUBCOMP [MQTT-4.3.3-6]. */
   released(session: Session, packetId: number, d: Delivery | undefined, stored: boolean): void {
     if (!this.durable(session)) return;
-    this.store.putInflight(session.clientId, packetId, { awaiting: 'pubcomp' });
+    this.store.putInflight(session.clientId, packetId, PUBCOMP);
     if (stored && d !== undefined) this.unref(d.message);
     this.writes++;
   }
@@ -203,6 +224,9 @@ export class Persistence {
   }
 }
 
+/** The record of every exchange past PUBREC: one object for all, as stores only read what they are given. */
+const PUBCOMP: StoredInflight = Object.freeze({ awaiting: 'pubcomp' });
+
 export function storedMessage(m: Message): StoredMessage {
   const s: StoredMessage = { topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, expiresAt: m.expiresAt };
   if (m.properties !== undefined) s.properties = m.properties;
@@ -225,5 +249,5 @@ export function openPersistence(o: ResolvedOptions, onError: (err: unknown) => v
   const backend = new LmdbBackend({
     path: join(o.dataDir, 'store'), durability: o.durability === 'batched' ? 'batched' : 'sync', maxSize: o.storeMaxSize,
   });
-  return new Persistence(new TableStore(backend, onError), o.durability === 'sync');
+  return new Persistence(new TableStore(backend, { onError }), o.durability === 'sync');
 }

@@ -108,6 +108,7 @@ export function recover(t: RecoveryTarget, persist: Persistence, state: StoredSt
       report.purged++;
     }
   }
+  persist.restored();
 
   // Last, the sessions take up their lives: timers, and wills that came due (which may be
   // delivered to the sessions restored above).

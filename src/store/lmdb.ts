@@ -1,11 +1,16 @@
-// The embedded default: LMDB in the data directory. A batch is one write transaction; in
-// `sync` durability its promise resolves only once LMDB reports the commit flushed to disk.
+// The embedded default: LMDB in the data directory for the tables, as the last checkpoint left
+// them (values in msgpack, lmdb-js's default), with the sequence number that checkpoint covers;
+// the journal of records since then in files beside it (journal-file.ts). A checkpoint is one
+// LMDB transaction: the tables' changes and the sequence number together. Once it is flushed,
+// the journal segments it covers are released (kept for reuse, or deleted); a crash before that
+// leaves records the start skips, as the checkpoint's sequence number says the tables have them.
 
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { TABLES, type Table } from './keys.js';
-import type { Backend, Op } from './table-store.js';
+import { FileJournal } from './journal-file.js';
+import type { Backend, TableChanges } from './table-store.js';
 
 export type Durability = 'sync' | 'batched' | 'none';
 
@@ -21,6 +26,9 @@ export interface LmdbOptions {
   maxSize?: number;
 }
 
+/** The key in `meta` of the sequence number of the last journal record the tables hold. */
+const CHECKPOINT = 'checkpoint';
+
 export class StoreFullError extends Error {
   override name = 'StoreFullError';
 }
@@ -33,9 +41,14 @@ export class LmdbBackend implements Backend {
   readonly kind = 'lmdb';
   private readonly root: RootDatabase;
   private readonly dbs: Map<Table, Database>;
+  private readonly meta: Database;
+  private readonly journal: FileJournal;
+  /** The checkpoint being written (and retried, if it failed), with the first journal segment it does not cover. */
+  private rotation: { through: number; first: number } | undefined;
   private readonly durability: 'sync' | 'batched';
   private readonly lockPath: string;
   private readonly maxSize: number | undefined;
+  private tableBytes = 0;
 
   constructor(options: LmdbOptions) {
     this.durability = options.durability;
@@ -50,49 +63,80 @@ export class LmdbBackend implements Backend {
     try {
       this.root = open({
         path: options.path,
-        maxDbs: TABLES.length + 2,
+        maxDbs: TABLES.length + 3,
         separateFlushed: true,
-        // Writes are batched by the store itself, one transaction per turn.
+        // Only checkpoints write here, one transaction each.
         eventTurnBatching: false,
       });
       this.dbs = new Map(TABLES.map((t) => [t, this.root.openDB({ name: t })]));
+      this.meta = this.root.openDB({ name: 'meta' });
+      this.journal = new FileJournal(join(options.path, 'journal'), this.durability === 'sync');
+      if (this.maxSize !== undefined) this.measure();
     } catch (err) {
       rmSync(this.lockPath, { force: true });
       throw new StoreOpenError(`cannot open the store in ${options.path}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
-  write(ops: Op[]): Promise<void> {
-    if (this.maxSize !== undefined && ops.some((op) => !('range' in op) && op.value !== undefined)) {
-      const stats = this.root.getStats() as { lastPageNumber: number; pageSize: number };
-      const used = (stats.lastPageNumber + 1) * stats.pageSize;
-      if (used >= this.maxSize) {
-        return Promise.reject(new StoreFullError(`store full: ${used} bytes used of ${this.maxSize} allowed`));
-      }
-    }
-    const committed = this.root.transaction(() => {
-      for (const op of ops) {
-        const db = this.dbs.get(op.table)!;
-        if ('range' in op) {
-          for (const key of db.getKeys({ start: op.range.start, end: op.range.end })) db.remove(key);
-        } else if (op.value === undefined) {
-          db.remove(op.key);
-        } else {
-          db.put(op.key, op.value);
-        }
-      }
-    }) as Promise<unknown> & { flushed?: Promise<unknown> };
-    if (this.durability === 'batched') return committed.then(() => undefined);
-    return committed.then(() => committed.flushed ?? this.root.flushed).then(() => undefined);
+  refusal(): Error | undefined {
+    if (this.maxSize === undefined) return undefined;
+    const used = this.tableBytes + this.journal.bytes;
+    return used >= this.maxSize ? new StoreFullError(`store full: ${used} bytes used of ${this.maxSize} allowed`) : undefined;
   }
 
-  read(table: Table): Promise<[string, unknown][]> {
+  /** The tables' file grows only at checkpoints: measured then, not for every batch. */
+  private measure(): void {
+    const stats = this.root.getStats() as { lastPageNumber: number; pageSize: number };
+    this.tableBytes = (stats.lastPageNumber + 1) * stats.pageSize;
+  }
+
+  append(seq: number, record: Buffer, written: () => void): Promise<void> {
+    let appended: Promise<void>;
+    try {
+      appended = this.journal.append(seq, record);
+    } catch (err) {
+      appended = Promise.reject(err);
+    }
+    appended.then(written, written);
+    return appended;
+  }
+
+  checkpoint(changes: TableChanges, throughSeq: number): Promise<void> {
+    if (this.rotation?.through !== throughSeq) this.rotation = { through: throughSeq, first: this.journal.rotate() };
+    const { first } = this.rotation;
+    const committed = this.root.transaction(() => {
+      for (const r of changes.ranges) {
+        const db = this.dbs.get(r.table)!;
+        for (const key of db.getKeys({ start: r.start, end: r.end })) db.remove(key);
+      }
+      for (const [table, key, value] of changes.entries) {
+        const db = this.dbs.get(table)!;
+        if (value === undefined) db.remove(key);
+        else db.put(key, value);
+      }
+      void this.meta.put(CHECKPOINT, throughSeq);
+    });
+    // The segments go only once the checkpoint cannot be lost any more, in either durability.
+    return committed.then(() => this.root.flushed).then(() => {
+      this.journal.release(first);
+      this.rotation = undefined;
+      if (this.maxSize !== undefined) this.measure();
+    });
+  }
+
+  read(table: Table): [string, unknown][] {
     const out: [string, unknown][] = [];
     for (const { key, value } of this.dbs.get(table)!.getRange()) out.push([key as string, value]);
-    return Promise.resolve(out);
+    return out;
+  }
+
+  readJournal(): { after: number; records: [number, Buffer][] } {
+    const after = (this.meta.get(CHECKPOINT) as number | undefined) ?? 0;
+    return { after, records: this.journal.read(after) };
   }
 
   async close(): Promise<void> {
+    await this.journal.close();
     await this.root.flushed;
     await this.root.close();
     rmSync(this.lockPath, { force: true });

@@ -1,32 +1,49 @@
-// A backend in memory: the same tables and keys as LMDB, nothing survives the process. It
-// is what the conformance suite holds the LMDB backend to, and a store for tests.
+// A backend in memory: the same tables, keys and journal as LMDB, nothing survives the process.
+// It is what the conformance suite holds the LMDB backend to, and a store for tests.
 
 import { TABLES, type Table } from './keys.js';
-import type { Backend, Op } from './table-store.js';
+import type { Backend, TableChanges } from './table-store.js';
 
 export class MemoryBackend implements Backend {
   readonly kind = 'memory';
   private readonly tables = new Map<Table, Map<string, unknown>>(TABLES.map((t) => [t, new Map()]));
+  private readonly journal = new Map<number, Buffer>();
+  private checkpointed = 0;
 
-  write(ops: Op[]): Promise<void> {
-    for (const op of ops) {
-      const table = this.tables.get(op.table)!;
-      if ('range' in op) {
-        for (const key of [...table.keys()]) if (key >= op.range.start && key < op.range.end) table.delete(key);
-      } else if (op.value === undefined) {
-        table.delete(op.key);
-      } else {
-        // Stored values are copies, as a real store's would be.
-        table.set(op.key, copy(op.value));
-      }
-    }
+  refusal(): Error | undefined {
+    return undefined;
+  }
+
+  append(seq: number, record: Buffer, written: () => void): Promise<void> {
+    this.journal.set(seq, Buffer.from(record));
+    queueMicrotask(written);
     return Promise.resolve();
   }
 
-  read(table: Table): Promise<[string, unknown][]> {
+  checkpoint(changes: TableChanges, throughSeq: number): Promise<void> {
+    for (const r of changes.ranges) {
+      const table = this.tables.get(r.table)!;
+      for (const key of [...table.keys()]) if (key >= r.start && key < r.end) table.delete(key);
+    }
+    for (const [name, key, value] of changes.entries) {
+      const table = this.tables.get(name)!;
+      // Stored values are copies, as a real store's would be.
+      if (value === undefined) table.delete(key);
+      else table.set(key, copy(value));
+    }
+    for (const seq of [...this.journal.keys()]) if (seq <= throughSeq) this.journal.delete(seq);
+    this.checkpointed = throughSeq;
+    return Promise.resolve();
+  }
+
+  read(table: Table): [string, unknown][] {
     const entries = [...this.tables.get(table)!.entries()];
     entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Promise.resolve(entries.map(([k, v]) => [k, copy(v)]));
+    return entries.map(([k, v]) => [k, copy(v)]);
+  }
+
+  readJournal(): { after: number; records: [number, Buffer][] } {
+    return { after: this.checkpointed, records: [...this.journal.entries()].sort(([a], [b]) => a - b) };
   }
 
   close(): Promise<void> {
