@@ -104,7 +104,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     // Handlers call the composed hooks: the files' checks first, then the library's own.
     this.options.hooks = this.auth.hooks;
     this.tree = new TopicTree<Session>();
-    this.persist = openPersistence(this.options, (err) => this.emit('storeError', err));
+    this.persist = openPersistence(this.options, (err) => this.emit('storeError', err), (seconds) => this.emit('storeCommit', seconds));
     this.retained = new RetainedIndex<Message>({
       sizeOf: (message) => message.payload.length,
       onSet: (_topic, message, previous) => this.persist?.retainedSet(message, previous),

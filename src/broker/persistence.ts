@@ -242,12 +242,12 @@ function storedDelivery(d: Delivery, messageId: number): StoredDelivery {
 }
 
 /** The store the options ask for: a custom one, LMDB in the data directory, or none. */
-export function openPersistence(o: ResolvedOptions, onError: (err: unknown) => void): Persistence | undefined {
+export function openPersistence(o: ResolvedOptions, onError: (err: unknown) => void, onCommit?: (seconds: number) => void): Persistence | undefined {
   if (o.durability === 'none' && o.store === undefined) return undefined;
   if (o.store !== undefined) return new Persistence(o.store, o.durability !== 'batched');
   if (o.dataDir === undefined) return undefined;
   const backend = new LmdbBackend({
     path: join(o.dataDir, 'store'), durability: o.durability === 'batched' ? 'batched' : 'sync', maxSize: o.storeMaxSize,
   });
-  return new Persistence(new TableStore(backend, { onError }), o.durability === 'sync');
+  return new Persistence(new TableStore(backend, { onError, onCommit }), o.durability === 'sync');
 }

@@ -115,6 +115,7 @@ export function createMetrics(broker: Broker): BrokerMetrics {
     name: 'petrel_store_commit_seconds', help: 'Time from a store batch being handed over to it being durable.',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry],
   });
+  broker.on('storeCommit', (seconds: number) => commitSeconds.observe(seconds));
   return { registry, commitSeconds };
 }
 

@@ -44,6 +44,8 @@ export interface Backend {
 export interface TableStoreOptions {
   /** Told about failed commits and checkpoints. */
   onError?: (err: unknown) => void;
+  /** Told how long each journal record took from being handed over to being durable, in seconds. */
+  onCommit?: (seconds: number) => void;
   /**
    * When to checkpoint: once `ms` have passed since the last one, or once the changes held in
    * memory reach `keys` (which bounds that memory). false: never, not even at close, so the
@@ -64,6 +66,7 @@ interface Sealed {
 export class TableStore implements Store {
   readonly kind: 'memory' | 'lmdb';
   private readonly onError: (err: unknown) => void;
+  private readonly onCommit: ((seconds: number) => void) | undefined;
   private readonly every: { ms: number; keys: number } | false;
   private readonly index = new TableIndex();
   private overlay = new Overlay(this.index);
@@ -86,6 +89,7 @@ export class TableStore implements Store {
   constructor(private readonly backend: Backend, options: TableStoreOptions = {}) {
     this.kind = backend.kind;
     this.onError = options.onError ?? (() => undefined);
+    this.onCommit = options.onCommit;
     this.every = options.checkpoint ?? DEFAULT_CHECKPOINT;
     if (this.every !== false) {
       // A quiet store still checkpoints, so that a restart has little journal to replay.
@@ -233,11 +237,13 @@ export class TableStore implements Store {
       return;
     }
     this.appending++;
+    const handedOver = performance.now();
     const written = this.backend.append(++this.seq, this.journal.take(), this.appended);
     const previous = this.lastWritten;
     // A batch counts as durable only once the ones before it are.
     this.lastWritten = written.then(() => previous).catch(() => undefined);
     written.then(() => previous.then(() => {
+      this.onCommit?.((performance.now() - handedOver) / 1000);
       if (batch.refusal !== undefined) batch.reject(batch.refusal);
       else batch.resolve();
     }), (err: unknown) => {

@@ -78,3 +78,25 @@ test('/readyz is 503 until the listeners are up; /healthz is 200; metrics follow
     await ops.close();
   }
 });
+
+test('petrel_store_commit_seconds counts the store\'s commits', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dataDir = mkdtempSync(join(tmpdir(), 'petrel-metrics-store-'));
+  const broker = new Broker({ dataDir, listeners: [{ protocol: 'mqtt', host: '127.0.0.1', port: 0 }], sysInterval: 0 });
+  const ops = await startOpsServer(broker, { port: 0, host: '127.0.0.1' });
+  try {
+    const [listener] = await broker.start();
+    const c = await connectClient(`mqtt://127.0.0.1:${listener.address.port}`, 5, { clientId: 'stored', clean: false, properties: { sessionExpiryInterval: 60 } });
+    await c.client.subscribeAsync('s/t', { qos: 1 });
+    for (let i = 0; i < 3; i++) await c.client.publishAsync('s/t', 'x', { qos: 1 });
+    await c.end();
+    const body = (await get(ops.address.port, '/metrics')).body;
+    assert.ok((sample(body, 'petrel_store_commit_seconds_count') ?? 0) >= 3, 'commits observed');
+  } finally {
+    await broker.close();
+    await ops.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
