@@ -5,6 +5,8 @@
 import { brokerGroup } from './broker.js';
 import { codecGroup } from './codec.js';
 import { durabilityGroup } from './durability.js';
+import { leakGroup } from './leak.js';
+import { soakGroup } from './soak.js';
 import { transportGroup } from './transport.js';
 import { v5Group } from './v5.js';
 import {
@@ -12,7 +14,7 @@ import {
 } from './harness.js';
 
 /** The registry of scenario groups, in the order they run. */
-const GROUPS: readonly BenchGroup[] = [codecGroup, brokerGroup, v5Group, durabilityGroup, transportGroup];
+const GROUPS: readonly BenchGroup[] = [codecGroup, brokerGroup, v5Group, durabilityGroup, transportGroup, soakGroup, leakGroup];
 
 interface Args {
   groups: BenchGroup[];
