@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
+import { pinned } from './pinning.js';
 
 /** What mqbench prints as its last line for fanin / fanout / pairs (the fields used here). */
 export interface MqbenchSummary {
@@ -208,11 +209,7 @@ export function buildMqbench(): string | { missing: string } {
   return out;
 }
 
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-export function pinned(core: number, argv: string[]): [string, string[]] {
-  return hasTaskset ? ['taskset', ['-c', String(core), ...argv]] : [argv[0], argv.slice(1)];
-}
 
 /** The open-file limits this process passes on: soft and hard, as `ulimit` reports them. */
 export function fileLimits(): { soft: string; hard: string } {

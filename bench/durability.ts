@@ -34,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 import type { BrokerOptions } from '../src/index.js';
 import { Decoder, encode, PacketType, type ConnackPacket, type Packet, type PublishPacket, type SubackPacket } from '../src/protocol/index.js';
 import { renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
+import { pinned, pinSelf } from './pinning.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -54,21 +55,8 @@ const RETAINED_PREFIX = 'durability/r';
 
 // --- processes ------------------------------------------------------------------------------
 
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-function pinned(core: number, argv: string[]): [string, string[]] {
-  return hasTaskset ? ['taskset', ['-c', String(core), ...argv]] : [argv[0], argv.slice(1)];
-}
 
-/** Pins every thread of this process to `core`; returns how to undo it, or undefined when it cannot. */
-function pinSelf(core: number): (() => void) | undefined {
-  if (!hasTaskset) return undefined;
-  const now = spawnSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' });
-  const previous = /:\s*(\S+)\s*$/.exec(now.stdout?.trim() ?? '')?.[1];
-  if (now.status !== 0 || previous === undefined) return undefined;
-  if (spawnSync('taskset', ['-a', '-c', '-p', String(core), String(process.pid)]).status !== 0) return undefined;
-  return () => { spawnSync('taskset', ['-a', '-c', '-p', previous, String(process.pid)]); };
-}
 
 interface Spawned {
   child: ChildProcess;

@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import type { BrokerOptions } from '../src/index.js';
 import { Decoder, encode, PacketType, type Packet } from '../src/protocol/index.js';
 import { DEFAULT_TIMING, renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
+import { pinned, pinSelf } from './pinning.js';
 
 const self = fileURLToPath(import.meta.url);
 const here = dirname(self);
@@ -51,20 +52,8 @@ type Qos = 0 | 1;
 
 // --- processes: pinned, pinSelf, cpuSeconds, machineCpuSeconds, stop as in transport.ts (private there)
 
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-function pinned(core: number, argv: string[]): [string, string[]] {
-  return hasTaskset ? ['taskset', ['-c', String(core), ...argv]] : [argv[0], argv.slice(1)];
-}
 
-function pinSelf(core: number): (() => void) | undefined {
-  if (!hasTaskset) return undefined;
-  const now = spawnSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' });
-  const previous = /:\s*(\S+)\s*$/.exec(now.stdout?.trim() ?? '')?.[1];
-  if (now.status !== 0 || previous === undefined) return undefined;
-  if (spawnSync('taskset', ['-a', '-c', '-p', String(core), String(process.pid)]).status !== 0) return undefined;
-  return () => { spawnSync('taskset', ['-a', '-c', '-p', previous, String(process.pid)]); };
-}
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 

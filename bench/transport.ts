@@ -31,6 +31,7 @@ import { createWebSocketStream, WebSocket } from 'ws';
 import type { BrokerOptions } from '../src/index.js';
 import { encode, PacketType } from '../src/protocol/index.js';
 import { median, renderTable, type BenchGroup, type GroupOptions, type GroupReport, type TimingOptions } from './harness.js';
+import { hasTaskset, pinned, pinSelf } from './pinning.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -55,21 +56,8 @@ interface Sample { rate: number; brokerUs: number; brokerCpu: number; loadCpu: n
 
 // --- processes: pinned, pinSelf, cpuSeconds and stop as in v5.ts / broker.ts (private there) ---
 
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 
-function pinned(core: number, argv: string[]): [string, string[]] {
-  return hasTaskset ? ['taskset', ['-c', String(core), ...argv]] : [argv[0], argv.slice(1)];
-}
 
-/** Pins every thread of this process to `core`; returns how to undo it, or undefined when it cannot. */
-function pinSelf(core: number): (() => void) | undefined {
-  if (!hasTaskset) return undefined;
-  const now = spawnSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' });
-  const previous = /:\s*(\S+)\s*$/.exec(now.stdout?.trim() ?? '')?.[1];
-  if (now.status !== 0 || previous === undefined) return undefined;
-  if (spawnSync('taskset', ['-a', '-c', '-p', String(core), String(process.pid)]).status !== 0) return undefined;
-  return () => { spawnSync('taskset', ['-a', '-c', '-p', previous, String(process.pid)]); };
-}
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 

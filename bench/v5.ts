@@ -33,6 +33,7 @@ import {
   type ConnackPacket, type ConnectProperties, type Packet, type SubackPacket,
 } from '../src/protocol/index.js';
 import { renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
+import { pinned, pinSelf } from './pinning.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -140,23 +141,6 @@ function buildCases(n: number): CaseDef[] {
   ];
 }
 
-// --- pinning ---------------------------------------------------------------------------------
-
-const hasTaskset = (): boolean => spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-
-function pinned(core: number, argv: string[]): [string, string[]] {
-  return hasTaskset() ? ['taskset', ['-c', String(core), ...argv]] : [argv[0], argv.slice(1)];
-}
-
-/** Pins every thread of this process to `core`; returns how to undo it, or undefined when it cannot. */
-function pinSelf(core: number): (() => void) | undefined {
-  const now = spawnSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8' });
-  if (now.status !== 0) return undefined;
-  const previous = /:\s*(\S+)\s*$/.exec(now.stdout.trim())?.[1];
-  if (previous === undefined) return undefined;
-  if (spawnSync('taskset', ['-a', '-c', '-p', String(core), String(process.pid)]).status !== 0) return undefined;
-  return () => { spawnSync('taskset', ['-a', '-c', '-p', previous, String(process.pid)]); };
-}
 
 // --- the broker ------------------------------------------------------------------------------
 
