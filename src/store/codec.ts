@@ -6,26 +6,10 @@
 // properties) use a small tagged encoding of plain data that keeps Buffers Buffers.
 
 import type {
-  StoredDelivery, StoredInflight, StoredMessage, StoredSession, StoredSubscription,
+  StoredDelivery, StoredInflight, StoredMessage, StoredSession, StoredSubscription, StoreWrites,
 } from './store.js';
 
-/** The write operations a record holds: the Store's, as replay applies them. */
-export interface StoreWrites {
-  putSession(session: StoredSession): void;
-  deleteSession(clientId: string): void;
-  putSubscription(clientId: string, filter: string, subscription: StoredSubscription): void;
-  deleteSubscription(clientId: string, filter: string): void;
-  putMessage(id: number, message: StoredMessage): void;
-  deleteMessage(id: number): void;
-  putQueued(clientId: string, seq: number, delivery: StoredDelivery): void;
-  deleteQueued(clientId: string, seq: number): void;
-  putInflight(clientId: string, packetId: number, entry: StoredInflight): void;
-  deleteInflight(clientId: string, packetId: number): void;
-  putAwaitingRelease(clientId: string, packetId: number): void;
-  deleteAwaitingRelease(clientId: string, packetId: number): void;
-  putRetained(topic: string, messageId: number): void;
-  deleteRetained(topic: string): void;
-}
+export type { StoreWrites } from './store.js';
 
 /** Operation codes: a record's first byte for each operation. */
 export const OP = {

@@ -65,11 +65,8 @@ export interface StoredState {
   retained: { topic: string; messageId: number }[];
 }
 
-export interface Store {
-  readonly kind: 'memory' | 'lmdb';
-  /** Reads the whole state (at start, before any write). */
-  load(): Promise<StoredState>;
-
+/** The write operations of a Store: what a commit holds, and what journal replay applies. */
+export interface StoreWrites {
   putSession(session: StoredSession): void;
   /** Deletes the session with its subscriptions, queue, inflight and QoS 2 receive state. */
   deleteSession(clientId: string): void;
@@ -85,6 +82,13 @@ export interface Store {
   deleteAwaitingRelease(clientId: string, packetId: number): void;
   putRetained(topic: string, messageId: number): void;
   deleteRetained(topic: string): void;
+}
+
+export interface Store extends StoreWrites {
+  readonly kind: 'memory' | 'lmdb';
+  /** Reads the whole state (at start, before any write). */
+  load(): Promise<StoredState>;
+
 
   /** True when writes were made that no commit() has been asked for yet. */
   readonly dirty: boolean;
