@@ -21,12 +21,12 @@
 // list, default petrel,mosquitto,aedes), BENCH_CONNS (idle connections, default 10000).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
-import { pinned } from './pinning.js';
+import { pinned, procStatusKb, stop } from './processes.js';
 
 /** What mqbench prints as its last line for fanin / fanout / pairs (the fields used here). */
 export interface MqbenchSummary {
@@ -209,8 +209,6 @@ export function buildMqbench(): string | { missing: string } {
   return out;
 }
 
-
-
 /** The open-file limits this process passes on: soft and hard, as `ulimit` reports them. */
 export function fileLimits(): { soft: string; hard: string } {
   const r = spawnSync('sh', ['-c', 'ulimit -Sn; ulimit -Hn'], { encoding: 'utf8' });
@@ -259,25 +257,6 @@ export function runMqbench<T = MqbenchSummary>(mqbench: string, port: number, pi
   });
 }
 
-/** A field of /proc/PID/status in kB (VmRSS, VmHWM), or -1. */
-export function procStatusKb(pid: number, key: string): number {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? -1 : Number(m[1]);
-  } catch {
-    return -1;
-  }
-}
-
-export function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill('SIGTERM');
-  });
-}
-
 let nextPort = 21000 + Math.floor(Math.random() * 2000);
 
 export function freshPort(): number {
@@ -299,7 +278,7 @@ function toCell(scenario: Scenario, raw: MqbenchSummary | MqbenchConns, peakRssK
   return {
     kind: scenario.kind, rank: scenario.kind === 'latency' ? s.p50_us : s.recv_per_s, value, p50: s.p50_us, p99: s.p99_us,
     lost: s.lost, lostPct: s.loss_pct, bytesPerConn: 0, cpu: s.broker_cpu_pct,
-    peakRssKb: Math.max(peakRssKb, s.broker_hwm_kb), ok: s.ok,
+    peakRssKb: Math.max(peakRssKb || 0, s.broker_hwm_kb), ok: s.ok,
   };
 }
 

@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import type { BrokerOptions } from '../src/index.js';
 import { Decoder, encode, PacketType, type ConnackPacket, type Packet, type PublishPacket, type SubackPacket } from '../src/protocol/index.js';
 import { renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
-import { pinned, pinSelf } from './pinning.js';
+import { pinned, pinSelf, procStatusKb } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
@@ -54,9 +54,6 @@ const QUEUE_TOPIC = 'durability/q';
 const RETAINED_PREFIX = 'durability/r';
 
 // --- processes ------------------------------------------------------------------------------
-
-
-
 
 interface Spawned {
   child: ChildProcess;
@@ -108,15 +105,6 @@ function waitForLine(s: Spawned, re: RegExp, ms: number): Promise<string> {
     s.child.stdout!.on('data', onData);
     s.child.once('exit', onExit);
   });
-}
-
-function procStatusKb(pid: number, field: string): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? Number.NaN : Number(m[1]);
-  } catch {
-    return Number.NaN;
-  }
 }
 
 let nextPort = 26000 + Math.floor(Math.random() * 2000);

@@ -23,8 +23,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import {
-  buildMqbench, freshPort, petrelCommand, procStatusKb, runMqbench, startBroker, stop, waitReady,
+  buildMqbench, freshPort, petrelCommand, runMqbench, startBroker, waitReady,
 } from './broker.js';
+import { procStatusKb, stop } from './processes.js';
 import { renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
 
 const SCENARIOS: Record<string, { name: string; args: string[] }> = {

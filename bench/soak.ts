@@ -20,8 +20,8 @@
 //
 // Flood length: --time=ms when given, else 30 s.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import type { BrokerOptions } from '../src/index.js';
 import { Decoder, encode, PacketType, type Packet } from '../src/protocol/index.js';
 import { DEFAULT_TIMING, renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
-import { pinned, pinSelf } from './pinning.js';
+import { cpuSeconds, freePort, machineCpuSeconds, pinned, pinSelf, procStatusKb, sleep, stop } from './processes.js';
 
 const self = fileURLToPath(import.meta.url);
 const here = dirname(self);
@@ -50,32 +50,7 @@ const PETREL_MAX_QUEUED = 1_000_000;
 type BrokerName = 'petrel' | 'mosquitto';
 type Qos = 0 | 1;
 
-// --- processes: pinned, pinSelf, cpuSeconds, machineCpuSeconds, stop as in transport.ts (private there)
-
-
-
-
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-
-/** A /proc file, or '' once the process is gone. */
-function proc(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function cpuSeconds(pid: number): number {
-  const fields = proc(`/proc/${pid}/stat`).replace(/^.*\) /s, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime; NaN when gone
-}
-
-/** Busy CPU seconds of the whole machine: user, nice, system, irq, softirq, steal. */
-function machineCpuSeconds(): number {
-  const f = proc('/proc/stat').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLOCK_TICKS;
-}
+// --- processes (the shared helpers are in processes.ts) ------------------------------------------
 
 /**
  * Starts counting; the function returned gives % of one core since then for the broker, the
@@ -91,26 +66,7 @@ function cpuMeter(brokerPid: number, generatorPid: number): () => { broker: numb
   };
 }
 
-const rssBytes = (pid: number): number => Number(/^VmRSS:\s+(\d+)/m.exec(proc(`/proc/${pid}/status`))?.[1] ?? NaN) * 1024;
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill('SIGTERM');
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  const s = net.createServer();
-  return new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-  });
-}
+const rssBytes = (pid: number): number => procStatusKb(pid, 'VmRSS') * 1024;
 
 // --- the load generator (child process) ----------------------------------------------------------
 

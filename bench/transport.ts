@@ -31,7 +31,7 @@ import { createWebSocketStream, WebSocket } from 'ws';
 import type { BrokerOptions } from '../src/index.js';
 import { encode, PacketType } from '../src/protocol/index.js';
 import { median, renderTable, type BenchGroup, type GroupOptions, type GroupReport, type TimingOptions } from './harness.js';
-import { hasTaskset, pinned, pinSelf } from './pinning.js';
+import { cpuSeconds, freePort, hasTaskset, machineCpuSeconds, pinned, pinSelf, procStatusKb, sleep, stop } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -54,52 +54,11 @@ const label = (t: Target): string => `${t.broker} ${t.transport}`;
  * process and every other process; lost: failed connections or messages not received. */
 interface Sample { rate: number; brokerUs: number; brokerCpu: number; loadCpu: number; otherCpu: number; lost: number }
 
-// --- processes: pinned, pinSelf, cpuSeconds and stop as in v5.ts / broker.ts (private there) ---
-
-
-
-
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Busy CPU seconds of the whole machine: user, nice, system, irq, softirq, steal. */
-function machineCpuSeconds(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / CLOCK_TICKS;
-}
+// --- processes (the shared helpers are in processes.ts) ----------------------------------------
 
 function memoryMb(pid: number): string {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const mb = (k: string): string => (Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN) / 1024).toFixed(0);
+  const mb = (k: string): string => (procStatusKb(pid, k) / 1024).toFixed(0);
   return `${mb('VmRSS')} MB (peak ${mb('VmHWM')} MB)`;
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill('SIGTERM');
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  const s = net.createServer();
-  return new Promise((resolve, reject) => {
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-  });
 }
 
 // --- the brokers -------------------------------------------------------------------------------

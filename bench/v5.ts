@@ -22,8 +22,7 @@
 // subscribers, default 200), BENCH_V5_WINDOW (messages the publisher may run ahead of the
 // slowest subscriber, default 16384; 0 for open loop).
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +32,7 @@ import {
   type ConnackPacket, type ConnectProperties, type Packet, type SubackPacket,
 } from '../src/protocol/index.js';
 import { renderTable, type BenchGroup, type GroupOptions, type GroupReport } from './harness.js';
-import { pinned, pinSelf } from './pinning.js';
+import { cpuSeconds, pinned, pinSelf, stop } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -141,21 +140,7 @@ function buildCases(n: number): CaseDef[] {
   ];
 }
 
-
 // --- the broker ------------------------------------------------------------------------------
-
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-
-/** CPU seconds (user + system) the process has used, from /proc; NaN where there is none. */
-function processCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime (fields 14, 15)
-  } catch {
-    return Number.NaN;
-  }
-}
 
 interface RunningBroker {
   child: ChildProcess;
@@ -189,15 +174,6 @@ function startBroker(options: BrokerOptions): Promise<RunningBroker> {
       }
     });
     child.once('exit', (code, signal) => fail(new Error(`broker exited (${code ?? signal}) before it was ready`)));
-  });
-}
-
-function stopBroker(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill('SIGTERM');
   });
 }
 
@@ -453,7 +429,7 @@ async function runCase(c: CaseDef, durationMs: number, window: number, log: (lin
     const snapshot = (): { published: number; received: number[]; brokerCpu: number; loadCpu: number; at: number } => ({
       published: publisher!.published,
       received: subs.map((s) => s.messages),
-      brokerCpu: processCpuSeconds(broker.child.pid!),
+      brokerCpu: cpuSeconds(broker.child.pid!),
       loadCpu: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage()),
       at: performance.now(),
     });
@@ -515,7 +491,7 @@ async function runCase(c: CaseDef, durationMs: number, window: number, log: (lin
   } finally {
     publisher?.stop();
     for (const cl of clients) cl.close();
-    await stopBroker(broker.child);
+    await stop(broker.child);
   }
 }
 
