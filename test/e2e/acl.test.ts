@@ -2,7 +2,7 @@
 // queued), `$SYS`, wills, %c patterns, and a reload that takes effect on open connections.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,6 +159,22 @@ test('the library authorizeSubscribe hook chains after the ACL: both must allow'
   }
 });
 
-test('an ACL readable by the fixture reader: Mosquitto acl_file syntax as shipped in the fixtures', () => {
-  assert.match(readFileSync(fixture('acl-mosquitto.acl'), 'utf8'), /^user /m);
+test('a Mosquitto acl_file works as it is: anonymous lines, user blocks, deny, %c patterns', async () => {
+  // No password file: user names are taken as given, so the file's user blocks can be exercised.
+  const b = await startBroker({ auth: { aclFile: fixture('acl-mosquitto.acl') } });
+  try {
+    const display = await opened.raw(b.port, { protocolVersion: 5, clientId: 'wall-1' });
+    assert.deepEqual(await display.subscribe('status/#', 0), [0]);
+    assert.deepEqual(await display.subscribe('plant/#', 0, 2), [0x87]);
+    const operator = await opened.raw(b.port, { protocolVersion: 5, clientId: uid('op-'), username: 'operator' });
+    operator.publish('plant/hall1/valve', 'open', 1, { packetId: 1 });
+    assert.equal((await operator.expect(PacketType.PUBACK)).reasonCode, 0x10, 'accepted (0x10: nobody subscribed)');
+    operator.publish('plant/safety/override', 'on', 1, { packetId: 2 });
+    assert.equal((await operator.expect(PacketType.PUBACK)).reasonCode, 0x87);
+    const device = await opened.raw(b.port, { protocolVersion: 5, clientId: 'dev7' });
+    assert.deepEqual(await device.subscribe('devices/dev7/cmd/#', 1), [1]);
+    assert.deepEqual(await device.subscribe('devices/dev8/cmd/#', 1, 2), [0x87]);
+  } finally {
+    await b.close();
+  }
 });
