@@ -19,6 +19,7 @@ import { Fanout } from './fanout.js';
 import { dispatch } from './handlers/index.js';
 import { isPromise, refusalCode } from './hooks.js';
 import { DEFAULT_OPTIONS, resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
+import { BrokerLimits } from './limits.js';
 import { handOffShared } from './shared-handoff.js';
 import { openPersistence, type Persistence } from './persistence.js';
 import { recover, type RecoveryReport } from './recovery.js';
@@ -37,18 +38,8 @@ const RELOADABLE = new Set([
   'connectTimeout', 'maxClientIdLength', 'maxSessionExpiryInterval', 'maxAwaitingRelease',
 ]);
 
-/**
- * Heap a queued message costs beyond its payload and topic (message and delivery objects, the
- * queue slot, an encoded variant, allocator slack), as measured under the soak bench: the
- * budget counts it so that it bounds the process's memory, not only the payloads.
- */
-const QUEUED_ENTRY_OVERHEAD = 640;
-
 /** For how many slowConsumerTimeouts a subscriber left behind stays left behind. */
 const ISOLATION_MEMORY = 10;
-
-/** How often the memory budget is measured: often enough to react, rarely enough to cost nothing. */
-const MEMORY_SAMPLE_MS = 100;
 
 export interface PublishInput {
   topic: string;
@@ -83,19 +74,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   /** What the last start restored from the store. */
   recovery: RecoveryReport | undefined;
   private restored = false;
-  /** Limits hit since start, by limit. */
-  readonly limitHits: Record<LimitName, number> = {
-    maxConnections: 0, maxConnectionRate: 0, maxSessions: 0, maxPublishRate: 0, memoryBudget: 0,
-    maxRetainedMessages: 0, maxRetainedBytes: 0, slowConsumer: 0,
-  };
-  /** Queued and unsent bytes across all clients at the last sample (memoryBudget). */
-  memoryUsed = 0;
-  private memoryTimer: NodeJS.Timeout | undefined;
-  /** Publishers not read while over the memory budget. */
-  private readonly heldForMemory = new Set<Connection>();
-  private sinceSample = 0;
-  private rateSecond = 0;
-  private rateCount = 0;
+  private readonly limits: BrokerLimits;
 
   constructor(options: BrokerOptions = {}) {
     super();
@@ -120,7 +99,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
       persist: this.persist,
       canReceive: canReceive === undefined ? undefined : (outlet, topic) => canReceive(outlet as Connection, topic),
       memory: { over: false },
-      holdPublisher: () => this.holdWhileOverBudget(this.publisher),
+      holdPublisher: () => this.limits.hold(this.publisher),
     };
     this.fanout = new Fanout(this.tree, this.delivery, this.options.sharedSubscriptionStrategy);
     this.sys = new SysPublisher(this, (topic, payload) => createMessage({ topic, payload: Buffer.from(payload), qos: 0, retain: true }, Date.now()));
@@ -135,10 +114,10 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.ready.then(() => {
       if (this.options.sysInterval > 0 && !this.closing) this.sys.start(this.options.sysInterval);
     }, () => undefined);
-    if (this.options.memoryBudget > 0) {
-      this.memoryTimer = setInterval(() => this.measureMemory(), MEMORY_SAMPLE_MS);
-      this.memoryTimer.unref();
-    }
+    this.limits = new BrokerLimits({
+      options: this.options, registry: this.registry, retained: this.retained, memory: this.delivery.memory,
+      connections: this.connections, closing: () => this.closing, emit: (event, ...args) => this.emit(event, ...args),
+    });
   }
 
   /** Puts back what the store holds: sessions, queues, windows, retained messages. */
@@ -217,7 +196,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (this.closing) throw new Error('the broker is closing');
     // WebSocket frames are bounded by the packet size too (ws would otherwise buffer 100 MiB).
     const withLimits = { ...config, maxPacketSize: config.maxPacketSize ?? this.options.maxPacketSize };
-    const running = await startListener(withLimits, (stream, peer) => this.handle(stream, peer), this.admit);
+    const running = await startListener(withLimits, (stream, peer) => this.handle(stream, peer), this.limits.admit);
     this.running.push(running);
     return running;
   }
@@ -254,68 +233,6 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.emit('clientConnect', conn, sessionPresent);
   }
 
-  /** The global connection limits, asked by the listeners before any TLS or CONNECT work. */
-  private readonly admit = (): boolean => {
-    const o = this.options;
-    if (this.closing) return false;
-    if (o.maxConnections > 0 && this.connections.size >= o.maxConnections) {
-      this.limitHit('maxConnections');
-      return false;
-    }
-    if (o.maxConnectionRate > 0) {
-      const second = Math.floor(performance.now() / 1000);
-      if (second !== this.rateSecond) {
-        this.rateSecond = second;
-        this.rateCount = 0;
-      }
-      if (++this.rateCount > o.maxConnectionRate) {
-        this.limitHit('maxConnectionRate');
-        return false;
-      }
-    }
-    return true;
-  };
-
-  limitHit(limit: LimitName): void {
-    this.limitHits[limit]++;
-    this.emit('limit', limit);
-  }
-
-  noteIncoming(bytes: number): void {
-    // Sampled on a timer, and also whenever a sixteenth of the budget has come in since: a
-    // flood cannot overshoot the budget by more than that between two samples.
-    this.sinceSample += bytes;
-    if (this.sinceSample > this.options.memoryBudget / 16) this.measureMemory();
-  }
-
-  /**
-   * Only publishers whose messages end up queued are held: a client whose messages go straight
-   * out (nobody slow among its subscribers) keeps its latency while the budget is exceeded.
-   */
-  private holdWhileOverBudget(conn: Connection | undefined): void {
-    if (conn === undefined || this.heldForMemory.has(conn)) return;
-    this.heldForMemory.add(conn);
-    conn.pauseReading();
-    this.limitHit('memoryBudget');
-  }
-
-  /** Sums what clients make the broker hold; over the budget, QoS 0 is dropped and publishers wait. */
-  private measureMemory(): void {
-    this.sinceSample = 0;
-    let used = 0;
-    for (const s of this.registry.values()) used += s.queuedBytes + (s.queue.length - s.queueHead) * QUEUED_ENTRY_OVERHEAD;
-    for (const c of this.connections) used += c.unsentBytes;
-    this.memoryUsed = used;
-    const over = used > this.options.memoryBudget;
-    if (over === this.delivery.memory.over) return;
-    this.delivery.memory.over = over;
-    this.emit('memoryBudget', over, used);
-    if (!over) {
-      for (const conn of this.heldForMemory) conn.resumeReading();
-      this.heldForMemory.clear();
-    }
-  }
-
   /**
    * Applies changed options to the running broker (a config file re-read on SIGHUP). Limits
    * take effect at once (per-connection rates for new connections); options that shape state
@@ -345,18 +262,26 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     const limits = this.delivery.limits as { maxMessages: number; maxBytes: number };
     limits.maxMessages = this.options.maxQueuedMessages;
     limits.maxBytes = this.options.maxQueuedBytes;
-    clearInterval(this.memoryTimer);
-    this.memoryTimer = undefined;
-    if (this.options.memoryBudget > 0) {
-      this.memoryTimer = setInterval(() => this.measureMemory(), MEMORY_SAMPLE_MS);
-      this.memoryTimer.unref();
-      this.measureMemory();
-    } else if (this.delivery.memory.over) {
-      this.delivery.memory.over = false;
-      for (const conn of this.heldForMemory) conn.resumeReading();
-      this.heldForMemory.clear();
-    }
+    this.limits.restart();
     return report;
+  }
+
+  /** Limits hit since start, by limit. */
+  get limitHits(): Readonly<Record<LimitName, number>> {
+    return this.limits.hits;
+  }
+
+  /** Queued and unsent bytes across all clients, as last measured for the memory budget. */
+  get memoryUsed(): number {
+    return this.limits.memoryUsed;
+  }
+
+  limitHit(limit: LimitName): void {
+    this.limits.hit(limit);
+  }
+
+  noteIncoming(bytes: number): void {
+    this.limits.noteIncoming(bytes);
   }
 
   authFailed(conn: Connection, reasonCode: number): void {
@@ -371,7 +296,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (this.closing) return;
     this.closing = true;
     this.sys.stop();
-    clearInterval(this.memoryTimer);
+    this.limits.stop();
     const stopped = this.running.map((l) => l.close());
     for (const conn of [...this.connections]) conn.disconnect(0x8b, 'server shutting down');
     this.registry.close();
@@ -394,7 +319,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     if (message.retain) {
       // [MQTT-3.3.1-10] [MQTT-3.3.1-11]: an empty retained payload clears the topic's retained message.
       if (message.payload.length === 0) this.retained.delete(message.topic);
-      else if (this.retainedRoomFor(message)) {
+      else if (this.limits.retainedRoomFor(message)) {
         detach(message);
         // [MQTT-3.3.1-5]: it replaces any earlier retained message for the topic.
         this.retained.set(message.topic, message);
@@ -406,22 +331,6 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     } finally {
       this.publisher = undefined;
     }
-  }
-
-  /** Within maxRetainedMessages and maxRetainedBytes, counting the message it would replace. */
-  private retainedRoomFor(message: Message): boolean {
-    const o = this.options;
-    if (o.maxRetainedMessages === 0 && o.maxRetainedBytes === 0) return true;
-    const previous = this.retained.get(message.topic);
-    if (o.maxRetainedMessages > 0 && previous === undefined && this.retained.size >= o.maxRetainedMessages) {
-      this.limitHit('maxRetainedMessages');
-      return false;
-    }
-    if (o.maxRetainedBytes > 0 && this.retained.bytes - (previous?.payload.length ?? 0) + message.payload.length > o.maxRetainedBytes) {
-      this.limitHit('maxRetainedBytes');
-      return false;
-    }
-    return true;
   }
 
   /**
@@ -460,7 +369,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private isolate(session: Session): void {
     session.isolatedAt = performance.now();
     if (session.blockedPublishers !== undefined) {
-      this.limitHit('slowConsumer');
+      this.limits.hit('slowConsumer');
       this.emit('slowConsumer', session.clientId);
       // 'disconnect': it goes now (v5 DISCONNECT 0x97); its session keeps QoS 1/2 for later.
       if (this.options.slowConsumerPolicy === 'disconnect') this.connectionOf(session)?.disconnect(0x97, 'slow consumer');
@@ -510,7 +419,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
 
   closed(conn: Connection): void {
     this.connections.delete(conn);
-    this.heldForMemory.delete(conn);
+    this.limits.released(conn);
     this.emit('connectionClosed', conn);
     const session = conn.session;
     if (session !== undefined && session.outlet === conn) {
