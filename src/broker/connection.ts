@@ -105,6 +105,8 @@ export class Connection implements Outlet, ClientInfo {
   /** What this turn wrote, sent as one buffer when the turn ends. */
   private pendingChunks: Buffer[] = [];
   private pendingBytes = 0;
+  /** Large payloads among pendingChunks, which go out as they are rather than copied. */
+  private pendingTails = 0;
   /** Reasons reading is paused (a hook being awaited, subscribers that cannot keep up). */
   private readPauses = 0;
   private keepAliveMs = 0;
@@ -198,7 +200,8 @@ export class Connection implements Outlet, ClientInfo {
 
   /**
    * Outlet: queues bytes for this turn's write. A turn's packets go to the socket as one
-   * buffer at the end of the turn, not as one stream write each.
+   * write at the end of the turn, not as one stream write each. `tail` is a large payload the
+   * encoder kept out of the head so that it is never copied: flush keeps it that way.
    */
   write(head: Buffer, tail?: Buffer): void {
     if (this.state === 'closed') return;
@@ -208,23 +211,41 @@ export class Connection implements Outlet, ClientInfo {
     if (tail !== undefined) {
       this.pendingChunks.push(tail);
       this.pendingBytes += tail.length;
+      this.pendingTails++;
     }
+    // A turn can read megabytes from fast publishers (libuv reads a socket up to 32 times per
+    // wakeup). Past the backlog, hand what we have to the network now instead of holding it to
+    // the end of the turn: holding it would count as congestion and pause publishers that the
+    // network keeps up with. 'drain' still follows if the socket asks us to wait.
+    if (this.pendingBytes >= this.host.maxSocketBacklog) this.writeOut();
   }
 
   send(packet: Packet): void {
     this.write(encode(packet, this.protocolVersion));
   }
 
+  /** End of turn: writes what the turn queued; a socket that took it all can take more. */
   flush(): void {
-    const n = this.pendingChunks.length;
-    if (n === 0) return;
-    const bytes = n === 1 ? this.pendingChunks[0] : Buffer.concat(this.pendingChunks, this.pendingBytes);
-    this.pendingChunks = [];
-    this.pendingBytes = 0;
-    this.host.stats.bytesSent += bytes.length;
+    if (this.pendingChunks.length === 0) return;
     // A write the socket took without going over its high-water mark emits no 'drain' later:
     // tell the broker now, so publishers paused for this subscriber go on.
-    if (this.socket.write(bytes) && this.state !== 'closed') this.host.drained(this);
+    if (this.writeOut() && this.state !== 'closed') this.host.drained(this);
+  }
+
+  /** Writes the pending chunks as one write (or one writev); false if the socket asked to wait for 'drain'. */
+  private writeOut(): boolean {
+    const chunks = this.pendingChunks;
+    const n = chunks.length;
+    this.host.stats.bytesSent += this.pendingBytes;
+    let taken: boolean;
+    if (n === 1) taken = this.socket.write(chunks[0]);
+    else if (this.pendingTails === 0) taken = this.socket.write(Buffer.concat(chunks, this.pendingBytes));
+    else taken = writeRuns(this.socket, chunks);
+    // The array is kept for the next turn: one fewer allocation per connection per turn.
+    chunks.length = 0;
+    this.pendingBytes = 0;
+    this.pendingTails = 0;
+    return taken;
   }
 
   /** Bytes written to this link and not yet taken by the network. */
@@ -240,6 +261,14 @@ export class Connection implements Outlet, ClientInfo {
 
   congested(): boolean {
     return this.socket.writableLength + this.pendingBytes > this.host.maxSocketBacklog;
+  }
+
+  /**
+   * Back well under the backlog: publishers paused for this link may go on. The gap between
+   * congested and relaxed is what keeps them from being paused and resumed on every read.
+   */
+  relaxed(): boolean {
+    return (this.socket.writableLength + this.pendingBytes) * 4 <= this.host.maxSocketBacklog;
   }
 
   /** CONNECT accepted: packets may now be as large as the broker allows; keep alive starts. */
@@ -329,6 +358,39 @@ export class Connection implements Outlet, ClientInfo {
     this.host.closed(this);
   }
 }
+
+/**
+ * Writes a turn's chunks as one corked batch (a single writev): runs of small chunks are joined
+ * into one buffer, large payload tails are handed over as they are, so no payload byte is copied
+ * in user space. Returns false if the socket asked us to wait for 'drain'.
+ */
+function writeRuns(socket: Duplex, chunks: Buffer[]): boolean {
+  socket.cork();
+  let taken = true;
+  let runStart = 0;
+  let runBytes = 0;
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i];
+    if (c.length < LARGE_CHUNK) {
+      runBytes += c.length;
+      continue;
+    }
+    if (i > runStart) taken = writeRun(socket, chunks, runStart, i, runBytes) && taken;
+    taken = socket.write(c) && taken;
+    runStart = i + 1;
+    runBytes = 0;
+  }
+  if (chunks.length > runStart) taken = writeRun(socket, chunks, runStart, chunks.length, runBytes) && taken;
+  socket.uncork();
+  return taken;
+}
+
+function writeRun(socket: Duplex, chunks: Buffer[], from: number, to: number, bytes: number): boolean {
+  return socket.write(to - from === 1 ? chunks[from] : Buffer.concat(chunks.slice(from, to), bytes));
+}
+
+/** Chunks at least this large are written as they are; smaller ones are joined (a copy is cheaper than an iovec). */
+const LARGE_CHUNK = 1024;
 
 /** Whether these first bytes of a stream are a CONNECT with protocol name MQTT and level 5. */
 function connectIsV5(b: Buffer): boolean {

@@ -162,7 +162,7 @@ export function pump(ctx: DeliveryContext, session: Session): void {
     else sendNew(ctx, session, outlet, d);
   }
   if (session.retainedBacklog !== undefined && session.queueHead === session.queue.length) sendRetainedBacklog(ctx, session, outlet, now);
-  if (session.congestedSince !== 0 && !outlet.congested() && queueLength(session) * 4 <= ctx.limits.maxMessages) {
+  if (session.congestedSince !== 0 && outlet.relaxed() && queueLength(session) * 4 <= ctx.limits.maxMessages) {
     ctx.relieve(session);
   }
 }

@@ -45,7 +45,7 @@ export interface BrokerOptions {
    * Unsent bytes a connection may hold before it counts as congested: the publishers feeding it
    * are paused until it drains (see slowConsumerTimeout), QoS 1/2 wait in its queue.
    */
-  maxSocketBacklog?: number; // 256 KiB: it only has to absorb one turn's burst
+  maxSocketBacklog?: number; // 1 MiB: 64 packets of 16 KiB, so large messages are not paused on every read
   /**
    * Milliseconds a subscriber may stay unable to keep up while its publishers are slowed down
    * for it; past that it is left behind (its QoS 0 dropped, QoS 1/2 queued within bounds).

@@ -153,7 +153,7 @@ export const BROKER_SCHEMA: ObjectSpec = {
     maxQueuedMessages: int('Messages queued per session while its client is offline or its window is full.', 0, u32, 1000),
     maxQueuedBytes: int('Payload bytes queued per session.', 0, Number.MAX_SAFE_INTEGER, 64 * MiB, 'bytes'),
     queueQos0: bool('Also queue QoS 0 messages for offline persistent sessions.', false),
-    maxSocketBacklog: int('Unsent bytes a connection may hold before it counts as congested.', KiB, 1024 * MiB, 256 * KiB, 'bytes'),
+    maxSocketBacklog: int('Unsent bytes a connection may hold before it counts as congested; publishers paused for it resume once it is under a quarter of this.', KiB, 1024 * MiB, MiB, 'bytes'),
     slowConsumerTimeout: int('Milliseconds a congested subscriber may slow its publishers down before it is left behind (its QoS 0 dropped, QoS 1/2 queued).', 0, 3_600_000, 5000, 'ms'),
     maxSubscriptionsPerSession: int('Subscriptions one session may hold.', 1, u32, 10_000),
     maxTopicLevels: int('Levels in a topic name or filter.', 1, 65535, 128),

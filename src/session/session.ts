@@ -51,6 +51,8 @@ export interface Outlet {
   readonly topicAliases: OutboundAliases | undefined;
   /** True while the link holds more unsent bytes than its budget. */
   congested(): boolean;
+  /** True once the link is back well under its budget (a quarter of it). */
+  relaxed(): boolean;
   write(head: Buffer, tail?: Buffer): void;
 }
 
