@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PacketType } from '../../src/protocol/index.js';
+import { encode, PacketType } from '../../src/protocol/index.js';
 import { connectClient, RawClient, startBroker, VERSIONS, type TestBroker } from './harness.js';
 
 let b: TestBroker;
@@ -193,4 +193,35 @@ describe('QoS flows with raw packets', () => {
     await back.expect(PacketType.PINGRESP); // and no QoS 0 message before it
     await Promise.all([back.end(), pub.end()]);
   });
+});
+
+describe('batched writes', () => {
+  // One socket write from the publisher makes one broker turn: small packets are joined, large
+  // payloads go out as they are, and past maxSocketBacklog the turn is written out early. The
+  // subscriber must still see every byte of every message, in order.
+  for (const qos of [0, 1] as const) {
+    test(`QoS ${qos}: small and large messages in one turn, past the backlog, arrive whole and in order`, async () => {
+      const small = await startBroker({ maxSocketBacklog: 64 * 1024 });
+      try {
+        const sub = await RawClient.connect(small.port, { clientId: `batch-sub-${qos}` });
+        assert.deepEqual(await sub.subscribe('batch/#', qos), [qos]);
+        const pub = await RawClient.connect(small.port, { clientId: `batch-pub-${qos}` });
+        const sizes = [5, 3000, 100_000, 1, 1023, 1024, 20_000, 0, 7, 300_000, 2048, 9];
+        const payloads = sizes.map((n, i) => Buffer.alloc(n, 0x41 + i));
+        const packets = payloads.map((p, i) => encode({
+          type: PacketType.PUBLISH, topic: `batch/${i}`, payload: p, qos, retain: false, dup: false, packetId: qos === 0 ? 0 : i + 1,
+        }, 4));
+        pub.send(Buffer.concat(packets));
+        for (let i = 0; i < sizes.length; i++) {
+          const p = await sub.expect(PacketType.PUBLISH);
+          assert.equal(p.topic, `batch/${i}`);
+          assert.ok(p.payload.equals(payloads[i]), `payload ${i} (${sizes[i]} bytes) intact`);
+          if (qos === 1) sub.send({ type: PacketType.PUBACK, packetId: p.packetId, reasonCode: 0 });
+        }
+        await Promise.all([sub.end(), pub.end()]);
+      } finally {
+        await small.close();
+      }
+    });
+  }
 });
