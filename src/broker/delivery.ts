@@ -222,11 +222,10 @@ export function pubrel(packetId: number): Buffer {
 }
 
 function send(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Delivery, packetId: number, dup: boolean): void {
-  const { prepared, newAlias } = encodeDelivery(d, outlet);
-  if (prepared.size > outlet.maxPacketSize) {
+  const prepared = encodeDelivery(d, outlet);
+  if (prepared === undefined) {
     // [MQTT-3.1.2-25] Never send a packet larger than the client's Maximum Packet Size: the
     // message is dropped for this client as if it had been delivered.
-    if (newAlias) outlet.topicAliases?.forget(d.message.topic);
     countDrop(ctx, session, 'tooLarge');
     if (packetId !== 0) {
       const entry = session.inflight.get(packetId);

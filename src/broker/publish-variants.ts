@@ -9,43 +9,44 @@ import { remainingExpiry, type Message } from '../session/message.js';
 import type { Delivery, Outlet } from '../session/session.js';
 import type { AliasLookup } from '../session/topic-aliases.js';
 
-export interface EncodedDelivery {
-  prepared: PreparedPublish;
-  /** An alias assigned for this packet: to be forgotten if the packet is not sent. */
-  newAlias: boolean;
-}
-
-export function encodeDelivery(d: Delivery, outlet: Outlet): EncodedDelivery {
+/**
+ * The bytes of `d` for this outlet, or undefined when the packet would exceed the client's
+ * Maximum Packet Size (an alias assigned for it is then forgotten). Called once per delivery:
+ * it allocates nothing when the variant is cached.
+ */
+export function encodeDelivery(d: Delivery, outlet: Outlet): PreparedPublish | undefined {
   const m = d.message;
   if (outlet.protocolVersion !== 5) {
     // 3.1 and 3.1.1 PUBLISH are the same bytes and carry no properties.
-    return { prepared: cached(m, d.qos * 2 + (d.retain ? 1 : 0), () => prepare(d, m.topic, undefined, 4)), newAlias: false };
+    const key = d.qos * 2 + (d.retain ? 1 : 0);
+    const prepared = m.variants?.[key] ?? cache(m, key, prepare(d, m.topic, undefined, 4));
+    return prepared.size > outlet.maxPacketSize ? undefined : prepared;
   }
   const aliases = outlet.topicAliases;
   const alias: AliasLookup | undefined = aliases !== undefined && m.topic.length > 0 ? aliases.lookup(m.topic) : undefined;
-  const newAlias = alias !== undefined && !alias.known;
   const topic = alias?.known ? '' : m.topic;
-  if (d.subscriptionIds !== undefined || m.expiresAt !== 0) {
-    return { prepared: prepare(d, topic, withAlias(perSubscriberProperties(d, m), alias), 5), newAlias };
-  }
+  let prepared: PreparedPublish | undefined;
   const base = 6 + d.qos * 2 + (d.retain ? 1 : 0);
-  if (alias === undefined) return { prepared: cached(m, base, () => prepare(d, topic, m.properties, 5)), newAlias };
-  const key = (alias.alias * 2 + (alias.known ? 1 : 0)) * 12 + base;
-  let prepared = m.aliasVariants?.get(key);
-  if (prepared === undefined) {
-    prepared = prepare(d, topic, withAlias(m.properties, alias), 5);
-    (m.aliasVariants ??= new Map()).set(key, prepared);
+  if (d.subscriptionIds !== undefined || m.expiresAt !== 0) {
+    prepared = prepare(d, topic, withAlias(perSubscriberProperties(d, m), alias), 5);
+  } else if (alias === undefined) {
+    prepared = m.variants?.[base] ?? cache(m, base, prepare(d, topic, m.properties, 5));
+  } else {
+    const key = (alias.alias * 2 + (alias.known ? 1 : 0)) * 12 + base;
+    prepared = m.aliasVariants?.get(key);
+    if (prepared === undefined) {
+      prepared = prepare(d, topic, withAlias(m.properties, alias), 5);
+      (m.aliasVariants ??= new Map()).set(key, prepared);
+    }
   }
-  return { prepared, newAlias };
+  if (prepared.size <= outlet.maxPacketSize) return prepared;
+  // Not sent: an alias assigned for this packet must not be taken as known by the next one.
+  if (alias !== undefined && !alias.known) aliases!.forget(m.topic);
+  return undefined;
 }
 
-function cached(m: Message, key: number, build: () => PreparedPublish): PreparedPublish {
-  const variants = (m.variants ??= []);
-  let prepared = variants[key];
-  if (prepared === undefined) {
-    prepared = build();
-    variants[key] = prepared;
-  }
+function cache(m: Message, key: number, prepared: PreparedPublish): PreparedPublish {
+  (m.variants ??= [])[key] = prepared;
   return prepared;
 }
 
