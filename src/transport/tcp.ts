@@ -76,8 +76,14 @@ export class TcpFront {
    * the socket accepted here, but with the same addresses: the tuple finds the entry either way.
    */
   private readonly pending = new Map<string, Pending>();
+  /** The socket being handed to the next stage right now, until it claims it. */
+  private handing: Socket | undefined;
 
   constructor(private readonly options: FrontOptions, private readonly next: NextStage) {
+    const open = this.open;
+    this.forget = function (this: Socket): void {
+      open.delete(this);
+    };
     this.server = createServer({ noDelay: true }, (socket) => this.accepted(socket));
     // accept(2) failures (EMFILE, …) would otherwise be an unhandled 'error'; the server goes on.
     this.server.on('error', () => undefined);
@@ -112,6 +118,11 @@ export class TcpFront {
    * deadline ends and its origin is returned (the PROXY header's client, else the socket's peer).
    */
   claim(socket: Socket): Origin {
+    if (socket === this.handing) {
+      // Handed on at once (plain TCP, no PROXY header): no deadline was set, nothing to find.
+      this.handing = undefined;
+      return { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+    }
     const key = tupleOf(socket);
     const entry = key === undefined ? undefined : this.pending.get(key);
     if (entry === undefined) return { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
@@ -122,8 +133,7 @@ export class TcpFront {
 
   private accepted(socket: Socket): void {
     const { stats, proxy, maxConnections } = this.options;
-    // Errors end in 'close', handled below; whoever takes the socket adds its own listener.
-    socket.on('error', () => undefined);
+    socket.on('error', ignore);
     if (proxy !== undefined && !isTrusted(proxy, socket.remoteAddress)) {
       drop(socket, stats, 'untrusted');
       return;
@@ -133,9 +143,19 @@ export class TcpFront {
       return;
     }
     if (maxConnections > 0 && this.open.size >= maxConnections) {
-      // Before any TLS or HTTP work: the socket is just closed.
       drop(socket, stats, 'maxConnections');
       return;
+    }
+    this.open.add(socket);
+    socket.once('close', this.forget);
+    if (proxy === undefined) {
+      // A stage that claims the socket synchronously (plain TCP) needs no pending entry, no
+      // timer and no 4-tuple (two system calls): that is most of an idle connection's cost here.
+      this.handing = socket;
+      this.hand(socket, false);
+      const claimed = this.handing === undefined;
+      this.handing = undefined;
+      if (claimed || socket.destroyed) return;
     }
     const key = tupleOf(socket);
     if (key === undefined) {
@@ -147,16 +167,16 @@ export class TcpFront {
       origin: { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort },
       timer: setTimeout(() => drop(socket, stats, 'timeout'), this.options.preambleTimeout),
     };
-    this.open.add(socket);
     this.pending.set(key, entry);
     socket.once('close', () => {
-      this.open.delete(socket);
       clearTimeout(entry.timer);
       if (this.pending.get(key) === entry) this.pending.delete(key);
     });
-    if (proxy === undefined) this.hand(socket, false);
-    else this.readProxyHeader(socket, entry);
+    if (proxy !== undefined) this.readProxyHeader(socket, entry);
   }
+
+  /** A socket closed ('close' calls it with the socket as `this`): one function for every socket. */
+  private readonly forget: (this: Socket) => void;
 
   private hand(socket: Socket, unshifted: boolean): void {
     try {
@@ -213,6 +233,8 @@ export class TcpFront {
     socket.once('close', stop);
   }
 }
+
+function ignore(): void {}
 
 /** Closes a socket not yet handed on, counting why (once: a socket already closed is not counted again). */
 function drop(socket: Socket, stats: ListenerStats, reason: keyof ListenerStats['rejected']): void {
