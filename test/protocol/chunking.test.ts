@@ -171,3 +171,30 @@ test('chunking: a PUBLISH within a larger chunk, among other packets, is a view 
   assert.deepStrictEqual(canon(split, true), canon(whole, true));
   for (const p of split) assert.deepStrictEqual((p as PublishPacket).payload, Buffer.alloc((p as PublishPacket).packetId * 10, (p as PublishPacket).packetId));
 });
+
+test('an incomplete packet at the end of a large chunk is kept as a copy: the chunk is not pinned, and packets still come out whole', async () => {
+  const { Decoder: DecoderClass, encode, PacketType } = await import('../../src/protocol/index.js');
+  const connect = encode({ type: PacketType.CONNECT, protocolVersion: 4, clean: true, keepAlive: 0, clientId: 'c' }, 4);
+  const payloads = Array.from({ length: 10 }, (_, i) => Buffer.alloc(7000, 0x61 + i));
+  const publishes = payloads.map((payload, i) => encode({
+    type: PacketType.PUBLISH, topic: `t/${i}`, payload, qos: 0, retain: false, dup: false, packetId: 0,
+  }, 4));
+  const whole = Buffer.concat([connect, ...publishes]);
+  // Each chunk in its own ArrayBuffer, as a socket read gives it.
+  const first = Buffer.from(whole.subarray(0, 65536));
+  const rest = Buffer.from(whole.subarray(65536));
+  const decoder = new DecoderClass();
+  decoder.push(first);
+  const got: Packet[] = [];
+  for (let p = decoder.next(); p !== undefined; p = decoder.next()) got.push(p);
+  assert.equal(got.length, 1 + 9, 'CONNECT and the nine PUBLISH within the first chunk');
+  // Payloads decoded in place are views of the chunk; the partial tenth packet is not.
+  const pinned = (decoder as unknown as { chunks: Buffer[] }).chunks;
+  assert.equal(pinned.length, 1);
+  assert.notEqual(pinned[0].buffer, first.buffer, 'the few bytes waiting for the rest no longer hold the 64 KiB chunk');
+  decoder.push(rest);
+  for (let p = decoder.next(); p !== undefined; p = decoder.next()) got.push(p);
+  const published = got.slice(1) as PublishPacket[];
+  assert.deepEqual(published.map((p) => p.topic), payloads.map((_, i) => `t/${i}`));
+  published.forEach((p, i) => assert.ok(p.payload.equals(payloads[i]), `payload ${i}`));
+});
