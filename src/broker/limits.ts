@@ -4,7 +4,7 @@
 // count of every limit hit, for logs and metrics.
 
 import type { RetainedIndex } from '../routing/retained.js';
-import type { Message } from '../session/message.js';
+import { MESSAGE_COST_BASE, type Message } from '../session/message.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Connection } from './connection.js';
 import type { LimitName } from './context.js';
@@ -79,11 +79,13 @@ export class BrokerLimits {
   };
 
   /**
-   * Bytes publishers brought in. Sampled on a timer, and also whenever a sixteenth of the
-   * budget has come in since: a flood cannot overshoot the budget by more than that.
+   * A message came in (its payload and topic bytes). Sampled on a timer, and also whenever
+   * what came in since would take a sixteenth of the budget once queued: a flood cannot
+   * overshoot the budget by more than that. Counted as the queue counts it (with the
+   * per-entry overhead), or small messages would overshoot several times over.
    */
   noteIncoming(bytes: number): void {
-    this.sinceSample += bytes;
+    this.sinceSample += bytes + MESSAGE_COST_BASE + QUEUED_ENTRY_OVERHEAD;
     if (this.sinceSample > this.host.options.memoryBudget / 16) this.measure();
   }
 
@@ -151,7 +153,10 @@ export class BrokerLimits {
     this.host.memory.over = over;
     this.host.emit('memoryBudget', over, used);
     if (over) return;
-    for (const conn of this.held) conn.resumeReading();
+    // Emptied before resuming: a resumed publisher runs at once and may take the broker over
+    // the budget again, and must then be held anew, not found still in the set and let go.
+    const held = [...this.held];
     this.held.clear();
+    for (const conn of held) conn.resumeReading();
   }
 }

@@ -30,7 +30,7 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
       conn.pauseFor(wait);
     }
   }
-  if (b.options.memoryBudget > 0) b.noteIncoming(p.payload.length);
+  if (b.options.memoryBudget > 0) b.noteIncoming(p.payload.length + topic.length);
 
   if (p.qos > 0) {
     const resend = p.qos === 2 && session.awaitingRelease.has(p.packetId);
