@@ -1,6 +1,6 @@
 // The `soak` group: 1,000 publishers flood one slow subscriber for a bounded time while a healthy
 // client on another topic checks that the broker still serves it. Petrel: bench/servers/petrel.ts
-// with a 64 MiB memoryBudget, durability none, maxConnectionRate 0 and a per-session queue of
+// with a 256 MiB memoryBudget (BENCH_SOAK_BUDGET_MB), durability none, maxConnectionRate 0 and a per-session queue of
 // PETREL_MAX_QUEUED, so that the budget, not the queue limit, is what binds. Mosquitto, for
 // comparison: max_queued_messages at its default. One broker at a time, pinned to core 1; this
 // process and the load generator share core 0, the generator niced so the probes here come first.
@@ -18,7 +18,7 @@
 //            PETREL_OPTIONS and read when it answers: bench/servers/petrel.ts does not start it
 //            today, and those columns say n/a.
 //
-// Flood length: --time=ms when given, else 30 s.
+// Flood length: --time=ms when given, else 30 s. Budget: BENCH_SOAK_BUDGET_MB (MiB), else 256.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,7 +37,8 @@ const self = fileURLToPath(import.meta.url);
 const here = dirname(self);
 
 const [PUBLISHERS, PAYLOAD_BYTES, QOS0_BATCH, QOS1_WINDOW] = [1000, 256, 32, 16];
-const MEMORY_BUDGET = 64 * 2 ** 20;
+/** Petrel's memoryBudget: BENCH_SOAK_BUDGET_MB, default 256 MiB (at 64 MiB, V8's own working set of ~30 MiB under a flood is half the budget again). */
+const MEMORY_BUDGET = Number(process.env.BENCH_SOAK_BUDGET_MB ?? 256) * 2 ** 20;
 const DEFAULT_FLOOD_MS = 30_000;
 const [SLOW_READ_MS, PING_MS, PING_LOST_MS, SAMPLE_MS] = [200, 100, 5000, 500];
 const [FLOOD_TOPIC, PING_TOPIC, MARK_TOPIC] = ['soak/flood', 'soak/ping', 'soak/mark'];

@@ -17,6 +17,12 @@ import type { ResolvedOptions } from './options.js';
  */
 const QUEUED_ENTRY_OVERHEAD = 640;
 
+/**
+ * The budget is also measured whenever this fraction of it has come in since the last sample,
+ * which bounds the overshoot (1/64: 1.6 %). A sample walks sessions and connections once.
+ */
+const SAMPLE_FRACTION = 64;
+
 /** How often the memory budget is measured: often enough to react, rarely enough to cost nothing. */
 const MEMORY_SAMPLE_MS = 100;
 
@@ -80,13 +86,13 @@ export class BrokerLimits {
 
   /**
    * A message came in (its payload and topic bytes). Sampled on a timer, and also whenever
-   * what came in since would take a sixteenth of the budget once queued: a flood cannot
+   * what came in since would take 1/SAMPLE_FRACTION of the budget once queued: a flood cannot
    * overshoot the budget by more than that. Counted as the queue counts it (with the
    * per-entry overhead), or small messages would overshoot several times over.
    */
   noteIncoming(bytes: number): void {
     this.sinceSample += bytes + MESSAGE_COST_BASE + QUEUED_ENTRY_OVERHEAD;
-    if (this.sinceSample > this.host.options.memoryBudget / 16) this.measure();
+    if (this.sinceSample > this.host.options.memoryBudget / SAMPLE_FRACTION) this.measure();
   }
 
   /**
