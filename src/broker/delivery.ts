@@ -6,7 +6,7 @@ import { publishHead } from '../protocol/publish-encoder.js';
 import type { QoS } from '../protocol/index.js';
 import { detach, type Message } from '../session/message.js';
 import {
-  allocatePacketId, enqueue, peekQueue, queueLength, shiftQueue, type Delivery, type Outlet, type QueueLimits, type Session,
+  addInflight, allocatePacketId, enqueue, peekQueue, queueLength, shiftQueue, type Delivery, type Outlet, type QueueLimits, type Session,
 } from '../session/session.js';
 import type { Persistence } from './persistence.js';
 import { encodeDelivery } from './publish-variants.js';
@@ -127,7 +127,7 @@ function queue(ctx: DeliveryContext, session: Session, delivery: Delivery): void
 function sendNew(ctx: DeliveryContext, session: Session, outlet: Outlet, d: Delivery): void {
   const packetId = allocatePacketId(session)!;
   const stored = ctx.persist?.sent(session, packetId, d) ?? false;
-  session.inflight.set(packetId, { packetId, delivery: d, awaiting: d.qos === 1 ? 'puback' : 'pubrec', stored });
+  addInflight(session, { packetId, delivery: d, awaiting: d.qos === 1 ? 'puback' : 'pubrec', stored });
   if (stored && d.qos === 2 && ctx.persist!.waitForCommit) {
     ctx.persist!.commit().then(() => {
       if (session.outlet === outlet && session.inflight.get(packetId)?.delivery === d) send(ctx, session, outlet, d, packetId, false);

@@ -7,7 +7,7 @@ import type { RetainedIndex } from '../routing/retained.js';
 import type { TopicTree } from '../routing/topic-tree.js';
 import { messageCost, restoredMessage, type Message } from '../session/message.js';
 import type { SessionRegistry } from '../session/registry.js';
-import { createSession, type Session } from '../session/session.js';
+import { addAwaitingRelease, addInflight, addSubscription, createSession, type Session } from '../session/session.js';
 import type { StoredState } from '../store/store.js';
 import { makeDelivery } from './delivery.js';
 import type { Persistence } from './persistence.js';
@@ -47,7 +47,7 @@ export function recover(t: RecoveryTarget, persist: Persistence, state: StoredSt
     const session = sessions.get(clientId);
     if (session === undefined) continue; // deleted with a missing session below
     const options = { ...subscription, subscriptionId: subscription.subscriptionId };
-    session.subscriptions.set(filter, options);
+    addSubscription(session, filter, options);
     t.tree.add(session, filter, options);
   }
 
@@ -81,13 +81,16 @@ export function recover(t: RecoveryTarget, persist: Persistence, state: StoredSt
     // A PUBLISH already sent is not expired any more [MQTT-4.3.3-7] (v5): it is re-sent as it was.
     const delivery = entry.delivery === undefined || message === undefined ? undefined
       : makeDelivery(message, entry.delivery.qos, entry.delivery.retain, entry.delivery.subscriptionIds, entry.delivery.shared);
-    session.inflight.set(packetId, { packetId, delivery, awaiting: entry.awaiting, stored: true });
+    addInflight(session, { packetId, delivery, awaiting: entry.awaiting, stored: true });
     if (message !== undefined) persist.restoreRef(message.storeId);
     session.nextPacketId = packetId === 65535 ? 1 : packetId + 1;
     report.inflight++;
   }
 
-  for (const { clientId, packetId } of state.awaitingRelease) sessions.get(clientId)?.awaitingRelease.add(packetId);
+  for (const { clientId, packetId } of state.awaitingRelease) {
+    const session = sessions.get(clientId);
+    if (session !== undefined) addAwaitingRelease(session, packetId);
+  }
 
   for (const { topic, messageId } of state.retained) {
     const message = messages.get(messageId);

@@ -70,11 +70,13 @@ export interface QueueLimits {
 export interface Session {
   readonly clientId: string;
   protocolVersion: ProtocolVersion;
-  readonly subscriptions: Map<string, SubscriptionOptions>;
+  /** Shared and empty until the first subscription: write through addSubscription. */
+  subscriptions: Map<string, SubscriptionOptions>;
   /** Seconds the session outlives its connection: 0 ends it with the connection, 0xFFFFFFFF never. */
   expiryInterval: number;
   outlet: Outlet | undefined;
-  readonly inflight: Map<number, InflightEntry>;
+  /** Shared and empty until the first QoS 1/2 delivery: write through addInflight. */
+  inflight: Map<number, InflightEntry>;
   /** Deliveries waiting for the client or for room in its window; `queueHead` is the first live one. */
   queue: Delivery[];
   queueHead: number;
@@ -83,7 +85,8 @@ export interface Session {
   /** Next sequence number for a stored queue entry. */
   nextSeq: number;
   /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-10] (v5) / [MQTT-4.3.3-2] (3.1.1). */
-  readonly awaitingRelease: Set<number>;
+  /** Shared and empty until the first one: write through addAwaitingRelease. */
+  awaitingRelease: Set<number>;
   /** A delayed will of the last connection, until it is published or cancelled. */
   will: Will | undefined;
   /** Epoch ms when `will` is due; 0 when none is pending. */
@@ -113,20 +116,56 @@ export interface Session {
   dropped: { queueFull: number; expired: number; tooLarge: number; slowConsumer: number; notAuthorized: number; memoryBudget: number };
 }
 
+/**
+ * The empty collections every new session starts with, shared until its first write: most
+ * connections never subscribe or take QoS 2, and three empty tables each were a sixth of an
+ * idle connection's heap. Writing to one of them is a bug, and throws.
+ */
+class SharedEmptyMap<K, V> extends Map<K, V> {
+  override set(): this {
+    throw new Error('shared empty map written to: use the session helpers');
+  }
+}
+
+class SharedEmptySet<T> extends Set<T> {
+  override add(): this {
+    throw new Error('shared empty set written to: use the session helpers');
+  }
+}
+
+const NO_SUBSCRIPTIONS: Map<string, SubscriptionOptions> = new SharedEmptyMap();
+const NO_INFLIGHT: Map<number, InflightEntry> = new SharedEmptyMap();
+const NO_AWAITING_RELEASE: Set<number> = new SharedEmptySet();
+
+export function addSubscription(s: Session, filter: string, options: SubscriptionOptions): void {
+  if (s.subscriptions === NO_SUBSCRIPTIONS) s.subscriptions = new Map();
+  s.subscriptions.set(filter, options);
+}
+
+export function addInflight(s: Session, entry: InflightEntry): void {
+  if (s.inflight === NO_INFLIGHT) s.inflight = new Map();
+  s.inflight.set(entry.packetId, entry);
+}
+
+export function addAwaitingRelease(s: Session, packetId: number): void {
+  if (s.awaitingRelease === NO_AWAITING_RELEASE) s.awaitingRelease = new Set();
+  s.awaitingRelease.add(packetId);
+}
+
 export function createSession(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number): Session {
   return {
     clientId,
     protocolVersion,
-    subscriptions: new Map(),
+    subscriptions: NO_SUBSCRIPTIONS,
     expiryInterval,
     outlet: undefined,
-    inflight: new Map(),
+    inflight: NO_INFLIGHT,
     queue: [],
     queueHead: 0,
     queuedBytes: 0,
     nextPacketId: 1,
     nextSeq: 1,
-    awaitingRelease: new Set(),
+    awaitingRelease: NO_AWAITING_RELEASE,
     will: undefined,
     willAt: 0,
     expiresAt: 0,

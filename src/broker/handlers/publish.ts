@@ -4,6 +4,7 @@
 
 import { PacketType, ProtocolError, topicLevels, topicTooLong as tooLong, type PublishPacket } from '../../protocol/index.js';
 import { createMessage } from '../../session/message.js';
+import { addAwaitingRelease } from '../../session/session.js';
 import type { Connection } from '../connection.js';
 import type { BrokerContext } from '../context.js';
 import { isPromise, refusalCode, type Decision } from '../hooks.js';
@@ -85,7 +86,7 @@ function route(b: BrokerContext, conn: Connection, p: PublishPacket, topic: stri
   }
   if (p.qos === 0) return;
   if (p.qos === 2 && reasonCode < 0x80) {
-    session.awaitingRelease.add(p.packetId);
+    addAwaitingRelease(session, p.packetId);
     // Stored in the same commit as the message, so a re-send after a crash is known as one.
     persist?.awaitingRelease(session, p.packetId);
   }

@@ -5,7 +5,7 @@ import {
   hasWildcard, isSharedFilter, PacketType, SUBACK_FAILURE_V3, topicLevels,
   type SubscribePacket, type Subscription, type UnsubscribePacket,
 } from '../../protocol/index.js';
-import type { Delivery, SubscriptionOptions } from '../../session/session.js';
+import { addSubscription, type Delivery, type SubscriptionOptions } from '../../session/session.js';
 import type { Connection } from '../connection.js';
 import { topicTooLong as tooLong } from '../../protocol/topic.js';
 import type { BrokerContext } from '../context.js';
@@ -58,7 +58,7 @@ function finish(b: BrokerContext, conn: Connection, p: SubscribePacket, codes: (
     };
     // [MQTT-3.8.4-3]: a subscription to an existing filter replaces it.
     const isNew = !session.subscriptions.has(s.filter);
-    session.subscriptions.set(s.filter, options);
+    addSubscription(session, s.filter, options);
     b.tree.add(session, s.filter, options);
     b.delivery.persist?.subscribed(session, s.filter, options);
     added.push({ sub: s, isNew });
