@@ -13,6 +13,7 @@ import { createMessage, detach, type Message } from '../session/message.js';
 import { SessionRegistry } from '../session/registry.js';
 import { clearQueue, type Session } from '../session/session.js';
 import { Connection, type ConnectionHost, type PeerInfo } from './connection.js';
+import { DeadlineWheel } from './deadlines.js';
 import type { BrokerContext, BrokerStats, LimitName } from './context.js';
 import { newDeliveryCounters, pump, type DeliveryContext } from './delivery.js';
 import { Fanout } from './fanout.js';
@@ -60,6 +61,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   private readonly sys: SysPublisher;
   private readonly fanout: Fanout;
   private readonly connections = new Set<Connection>();
+  readonly deadlines = new DeadlineWheel<Connection>();
   private readonly running: RunningListener[] = [];
   readonly auth: Auth;
   /** The connection whose PUBLISH is being fanned out, to slow it down if a subscriber cannot keep up. */
@@ -299,6 +301,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
     this.limits.stop();
     const stopped = this.running.map((l) => l.close());
     for (const conn of [...this.connections]) conn.disconnect(0x8b, 'server shutting down');
+    this.deadlines.stop();
     this.registry.close();
     await Promise.all(stopped);
     // Writes still pending (the goodbyes above detached sessions) are committed, then the store closes.

@@ -7,6 +7,7 @@ import {
   Decoder, encode, isValidReasonCode, MAX_PACKET_SIZE, PacketType, ProtocolError, v3ConnackCode,
   type Packet, type ProtocolVersion, type Will,
 } from '../protocol/index.js';
+import type { DeadlineWheel, Expiring } from './deadlines.js';
 import type { TokenBucket } from './token-bucket.js';
 import type { Outlet, Session } from '../session/session.js';
 import type { OutboundAliases } from '../session/topic-aliases.js';
@@ -25,6 +26,8 @@ export interface ConnectionHost {
   scheduleFlush(conn: Connection): void;
   /** The socket drained below its budget: queued messages may move. */
   drained(conn: Connection): void;
+  /** CONNECT timeouts and keep alive, for every connection. */
+  readonly deadlines: DeadlineWheel<Connection>;
   /** The link is gone; called once. */
   closed(conn: Connection): void;
   /** Counters of bytes in and out, shared by every connection. */
@@ -64,7 +67,7 @@ export interface PeerCertificate {
   readonly fingerprint256: string;
 }
 
-export class Connection implements Outlet, ClientInfo {
+export class Connection implements Outlet, ClientInfo, Expiring {
   state: ConnectionState = 'connecting';
   protocolVersion: ProtocolVersion = 4;
   clientId = '';
@@ -114,7 +117,8 @@ export class Connection implements Outlet, ClientInfo {
   private lastPacketAt = 0;
   /** The first bytes received, kept until CONNECT is decoded (see connectIsV5). */
   private firstBytes = NO_BYTES;
-  private timer: NodeJS.Timeout | undefined;
+  /** When the deadline wheel is to ask this connection next (performance.now() time). */
+  private wakeAt: number;
 
   constructor(private readonly host: ConnectionHost, readonly socket: Duplex, readonly peer: PeerInfo) {
     this.remoteAddress = peer.remoteAddress;
@@ -128,7 +132,8 @@ export class Connection implements Outlet, ClientInfo {
     socket.on('error', onSocketGone);
     socket.on('end', onSocketGone);
     socket.on('close', onSocketGone);
-    this.timer = setTimeout(() => this.close(), peer.connectTimeout ?? host.connectTimeout);
+    this.wakeAt = performance.now() + (peer.connectTimeout ?? host.connectTimeout);
+    host.deadlines.schedule(this, this.wakeAt);
   }
 
   /** @internal The socket's 'data'. */
@@ -286,21 +291,33 @@ export class Connection implements Outlet, ClientInfo {
   accepted(maxPacketSize: number, keepAliveSeconds: number): void {
     this.state = 'connected';
     this.decoder.maxPacketSize = maxPacketSize;
-    clearTimeout(this.timer);
-    this.timer = undefined;
     this.keepAliveMs = keepAliveSeconds * 1500; // 1.5 x Keep Alive [MQTT-3.1.2-24]
     this.lastPacketAt = performance.now();
-    if (this.keepAliveMs > 0) this.armKeepAlive(this.keepAliveMs);
+    // The wheel still holds the CONNECT deadline; keep alive comes sooner only if it is shorter.
+    const at = this.lastPacketAt + this.keepAliveMs;
+    if (this.keepAliveMs > 0 && at < this.wakeAt) {
+      this.wakeAt = at;
+      this.host.deadlines.schedule(this, at);
+    }
   }
 
-  private armKeepAlive(ms: number): void {
-    this.timer = setTimeout(() => {
-      const idle = performance.now() - this.lastPacketAt;
-      // While we are not reading it (slowed down), its silence is ours, not the client's.
-      if (this.readPauses > 0) this.armKeepAlive(this.keepAliveMs);
-      else if (idle >= this.keepAliveMs) this.disconnect(0x8d, 'keep alive timeout');
-      else this.armKeepAlive(this.keepAliveMs - idle);
-    }, Math.ceil(ms));
+  /** @internal The deadline wheel: the CONNECT timeout or keep alive is due. Returns the next deadline, or 0. */
+  expire(now: number): number {
+    // A copy left in the wheel by an earlier deadline than the current one: the current one's will come.
+    if (this.state === 'closed' || now < this.wakeAt) return 0;
+    if (this.state !== 'connected') {
+      this.close(); // no CONNECT (or no end to enhanced authentication) in time
+      return 0;
+    }
+    if (this.keepAliveMs === 0) return 0;
+    const idle = now - this.lastPacketAt;
+    // While we are not reading it (slowed down), its silence is ours, not the client's.
+    if (this.readPauses > 0) this.wakeAt = now + this.keepAliveMs;
+    else if (idle >= this.keepAliveMs) {
+      this.disconnect(0x8d, 'keep alive timeout');
+      return 0;
+    } else this.wakeAt = this.lastPacketAt + this.keepAliveMs;
+    return this.wakeAt;
   }
 
   /**
@@ -356,8 +373,6 @@ export class Connection implements Outlet, ClientInfo {
     if (this.state === 'closed') return;
     this.closeReason ??= { by: 'network', code: 0 };
     this.state = 'closed';
-    clearTimeout(this.timer);
-    this.timer = undefined;
     try {
       this.flush();
     } catch (err) {
