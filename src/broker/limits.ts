@@ -151,7 +151,10 @@ export class BrokerLimits {
     for (const s of this.host.registry.values()) used += s.queuedBytes + (s.queue.length - s.queueHead) * QUEUED_ENTRY_OVERHEAD;
     for (const c of this.host.connections) used += c.unsentBytes;
     this.memoryUsed = used;
-    const over = used > this.host.options.memoryBudget;
+    // A flood can add up to 1/SAMPLE_FRACTION between samples: acting that much early keeps
+    // the count itself under the budget.
+    const budget = this.host.options.memoryBudget;
+    const over = used > budget - budget / SAMPLE_FRACTION;
     if (over !== this.host.memory.over) this.setOver(over, used);
   }
 
