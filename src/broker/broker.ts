@@ -14,6 +14,7 @@ import { SessionRegistry } from '../session/registry.js';
 import { clearQueue, type Session } from '../session/session.js';
 import { Connection, type ConnectionHost, type PeerInfo } from './connection.js';
 import { DeadlineWheel } from './deadlines.js';
+import { WriteBatch } from './write-batch.js';
 import type { BrokerContext, BrokerStats, LimitName } from './context.js';
 import { newDeliveryCounters, pump, type DeliveryContext } from './delivery.js';
 import { Fanout } from './fanout.js';
@@ -66,8 +67,7 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   readonly auth: Auth;
   /** The connection whose PUBLISH is being fanned out, to slow it down if a subscriber cannot keep up. */
   private publisher: Connection | undefined;
-  private dirty: Connection[] = [];
-  private flushScheduled = false;
+  private readonly writes = new WriteBatch<Connection>();
   private closing = false;
   /** The store bridge; undefined when the broker keeps everything in memory only. */
   private readonly persist: Persistence | undefined;
@@ -401,20 +401,8 @@ export class Broker extends EventEmitter implements BrokerContext, ConnectionHos
   }
 
   scheduleFlush(conn: Connection): void {
-    this.dirty.push(conn);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushAll);
-    }
+    this.writes.add(conn);
   }
-
-  /** Writes everything queued this turn, one corked batch per socket. */
-  private readonly flushAll = (): void => {
-    this.flushScheduled = false;
-    const list = this.dirty;
-    this.dirty = [];
-    for (const conn of list) conn.flush();
-  };
 
   drained(conn: Connection): void {
     if (conn.session !== undefined && conn.session.outlet === conn) pump(this.delivery, conn.session);
