@@ -190,6 +190,52 @@ describe('memory budget and slow consumers', () => {
     });
   });
 
+  test('publishers resumed when the broker gets back under budget are held again as soon as it is over: the count stays near the budget', BOUND, async () => {
+    const BUDGET = 256 * 1024;
+    const PAYLOAD = 4 * 1024;
+    const PUBLISHERS = 16;
+    const EACH = 60; // 16 x 60 x 4 KiB = 3.75 MiB offered against a 256 KiB budget
+    await withBroker({ memoryBudget: BUDGET, maxSocketBacklog: 16 * 1024, slowConsumerTimeout: 60_000, maxQueuedMessages: 100_000, maxInflight: 4 }, async (b) => {
+      const slow = await opened.raw(b.port, { protocolVersion: 4, clientId: uid('slow-'), clean: false });
+      await slow.subscribe('held/q', 1);
+      slow.socket.pause();
+      let peak = 0;
+      const sampler = setInterval(() => { peak = Math.max(peak, b.broker.memoryUsed); }, 2);
+      try {
+        const overAgain = within(once(b.broker, 'memoryBudget'), 'the broker to go over budget', 10_000);
+        for (let p = 0; p < PUBLISHERS; p++) {
+          const pub = await opened.raw(b.port, { protocolVersion: 4, clientId: uid('held-pub-') });
+          // All of it at once: what each publisher sent lies read or readable at the broker.
+          pub.send(Buffer.concat(Array.from({ length: EACH }, (_, i) => encode({
+            type: PacketType.PUBLISH, topic: 'held/q', payload: Buffer.alloc(PAYLOAD, i), qos: 1, retain: false, dup: false, packetId: i + 1,
+          }, 4))));
+        }
+        await overAgain;
+        // The subscriber takes a few messages: the broker gets back under the budget, resumes
+        // every held publisher, and goes over again at once.
+        const under = within(new Promise<void>((resolve) => b.broker.on('memoryBudget', (over: boolean) => { if (!over) resolve(); })), 'the broker to get back under budget', 10_000);
+        slow.socket.resume();
+        for (let taken = 0; taken < 200; taken++) {
+          const p = await slow.next('a queued message', 10_000);
+          if (p.type === PacketType.PUBLISH) slow.send({ type: PacketType.PUBACK, packetId: p.packetId, reasonCode: 0 });
+          if (b.broker.memoryUsed < BUDGET * 0.9) break;
+        }
+        slow.socket.pause();
+        await under;
+        // Publishers not held again would now queue all they had sent; nothing signals that they
+        // are done, so give them time to (the assertion fails on a broker that lets them go).
+        await new Promise((r) => setTimeout(r, 500));
+        peak = Math.max(peak, b.broker.memoryUsed);
+        // A held publisher is let go only when the broker is under; each then queues at most the
+        // message it was handling before it is held again (plus a sample's worth of slack).
+        const slack = PUBLISHERS * 2 * (PAYLOAD + 1024) + BUDGET / 8;
+        assert.ok(peak <= BUDGET + slack, `the budget's count reached ${peak} bytes for a ${BUDGET}-byte budget`);
+      } finally {
+        clearInterval(sampler);
+      }
+    });
+  });
+
   test('slowConsumerPolicy disconnect: a subscriber left behind is disconnected with 0x97', BOUND, async () => {
     await withBroker({ slowConsumerPolicy: 'disconnect', slowConsumerTimeout: 100, maxSocketBacklog: 16 * 1024 }, async (b) => {
       const laggingId = uid('lagging-');
