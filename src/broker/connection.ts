@@ -105,7 +105,7 @@ export class Connection implements Outlet, ClientInfo, Expiring {
   completeConnect: ((result: { data?: Buffer | undefined }) => void | Promise<void>) | undefined;
 
   private pending: Promise<void> | undefined;
-  /** What this turn wrote, sent as one buffer when the turn ends. */
+  /** What this turn wrote: one write when the turn ends, or sooner once past maxSocketBacklog. */
   private pendingChunks: Buffer[] = [];
   private pendingBytes = 0;
   /** Large payloads among pendingChunks, which go out as they are rather than copied. */
