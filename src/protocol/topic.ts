@@ -86,3 +86,10 @@ export function topicLevels(topic: string): number {
 export function topicTooLong(topic: string, max: number): boolean {
   return topic.length * 3 > max && Buffer.byteLength(topic) > max;
 }
+
+/** What is wrong with a topic name or filter under the broker's limits, or undefined when nothing. */
+export function topicLimitError(topic: string, maxLevels: number, maxLength: number): string | undefined {
+  if (topicLevels(topic) > maxLevels) return 'has too many levels';
+  if (topicTooLong(topic, maxLength)) return 'is too long';
+  return undefined;
+}

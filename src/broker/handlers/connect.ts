@@ -3,14 +3,13 @@
 
 import { randomBytes } from 'node:crypto';
 import {
-  PacketType, ProtocolError, topicLevels, type ConnackProperties, type ConnectPacket,
+  PacketType, ProtocolError, topicLimitError, type ConnackProperties, type ConnectPacket,
 } from '../../protocol/index.js';
 import { NEVER_EXPIRES } from '../../session/registry.js';
 import { OutboundAliases } from '../../session/topic-aliases.js';
 import type { Connection } from '../connection.js';
 import type { BrokerContext } from '../context.js';
 import { TokenBucket } from '../token-bucket.js';
-import { topicTooLong as tooLong } from '../../protocol/topic.js';
 import { resume } from '../delivery.js';
 import { isPromise, refusalCode, type Decision, type EnhancedAuthResult } from '../hooks.js';
 
@@ -95,8 +94,8 @@ export function handleConnect(b: BrokerContext, conn: Connection, p: ConnectPack
     // [MQTT-3.2.2-12] A will above the Maximum QoS, [MQTT-3.2.2-13] a retained will without Retain Available.
     if (p.will.qos > o.maximumQoS) throw new ProtocolError(0x9b, 'will QoS above the maximum');
     if (p.will.retain && !o.retainAvailable) throw new ProtocolError(0x9a, 'retained will not supported');
-    if (topicLevels(p.will.topic) > o.maxTopicLevels) throw new ProtocolError(0x90, 'will topic has too many levels');
-    if (tooLong(p.will.topic, o.maxTopicLength)) throw new ProtocolError(0x90, 'will topic too long');
+    const overLimit = topicLimitError(p.will.topic, o.maxTopicLevels, o.maxTopicLength);
+    if (overLimit !== undefined) throw new ProtocolError(0x90, `will topic ${overLimit}`);
   }
 
   const n: Negotiated = { packet: p, clean: p.clean, expiryInterval, keepAlive, connack };

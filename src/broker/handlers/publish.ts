@@ -2,7 +2,7 @@
 // the message is stored if retained, delivered, and acknowledged. With no authorization hook
 // (or one that answers synchronously) nothing here waits.
 
-import { PacketType, ProtocolError, topicLevels, topicTooLong as tooLong, type PublishPacket } from '../../protocol/index.js';
+import { PacketType, ProtocolError, topicLimitError, type PublishPacket } from '../../protocol/index.js';
 import { createMessage } from '../../session/message.js';
 import { addAwaitingRelease } from '../../session/session.js';
 import type { Connection } from '../connection.js';
@@ -20,10 +20,10 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
   if (p.qos > o.maximumQoS) throw new ProtocolError(0x9b, 'QoS not supported');
   // [MQTT-3.2.2-14] (v5): a retained PUBLISH when Retain Available is 0.
   if (p.retain && !o.retainAvailable) throw new ProtocolError(0x9a, 'retain not supported');
-  if (topicLevels(topic) > o.maxTopicLevels) throw new ProtocolError(0x90, 'topic has too many levels');
-  if (tooLong(topic, o.maxTopicLength)) throw new ProtocolError(0x90, 'topic too long');
-  // Over its rate, or the broker over its memory budget: this one is served, the next ones wait
-  // (the socket is not read meanwhile, so TCP slows the client down; nothing is dropped).
+  const overLimit = topicLimitError(topic, o.maxTopicLevels, o.maxTopicLength);
+  if (overLimit !== undefined) throw new ProtocolError(0x90, `topic ${overLimit}`);
+  // Over its rate: this one is served, the next ones wait (the socket is not read meanwhile, so
+  // TCP slows the client down; nothing is dropped).
   if (conn.publishRate !== undefined || conn.publishBytesRate !== undefined) {
     const wait = Math.max(conn.publishRate?.take(1) ?? 0, conn.publishBytesRate?.take(p.payload.length + topic.length) ?? 0);
     if (wait > 0) {
@@ -31,7 +31,7 @@ export function handlePublish(b: BrokerContext, conn: Connection, p: PublishPack
       conn.pauseFor(wait);
     }
   }
-  if (b.options.memoryBudget > 0) b.noteIncoming(p.payload.length + topic.length);
+  if (o.memoryBudget > 0) b.noteIncoming(p.payload.length + topic.length);
 
   if (p.qos > 0) {
     const resend = p.qos === 2 && session.awaitingRelease.has(p.packetId);

@@ -2,12 +2,11 @@
 // and retained messages for new subscriptions.
 
 import {
-  hasWildcard, isSharedFilter, PacketType, SUBACK_FAILURE_V3, topicLevels,
+  hasWildcard, isSharedFilter, PacketType, SUBACK_FAILURE_V3, topicLimitError,
   type SubscribePacket, type Subscription, type UnsubscribePacket,
 } from '../../protocol/index.js';
 import { addSubscription, type Delivery, type SubscriptionOptions } from '../../session/session.js';
 import type { Connection } from '../connection.js';
-import { topicTooLong as tooLong } from '../../protocol/topic.js';
 import type { BrokerContext } from '../context.js';
 import { deliverRetained, makeDelivery } from '../delivery.js';
 import { handOffShared } from '../shared-handoff.js';
@@ -21,7 +20,7 @@ export function handleSubscribe(b: BrokerContext, conn: Connection, p: Subscribe
     if (isSharedFilter(s.filter) && !o.sharedSubscriptionAvailable) return 0x9e;
     if (hasWildcard(s.filter) && !o.wildcardSubscriptionAvailable) return 0xa2;
     if (subscriptionId !== undefined && !o.subscriptionIdentifiersAvailable) return 0xa1;
-    if (topicLevels(s.filter) > o.maxTopicLevels || tooLong(s.filter, o.maxTopicLength)) return 0x8f;
+    if (topicLimitError(s.filter, o.maxTopicLevels, o.maxTopicLength) !== undefined) return 0x8f;
     return undefined;
   });
   const authorize = o.hooks.authorizeSubscribe;
