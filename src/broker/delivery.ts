@@ -6,7 +6,7 @@ import { publishHead } from '../protocol/publish-encoder.js';
 import type { QoS } from '../protocol/index.js';
 import { detach, type Message } from '../session/message.js';
 import {
-  addInflight, allocatePacketId, enqueue, peekQueue, queueLength, shiftQueue, type Delivery, type Outlet, type QueueLimits, type Session,
+  addInflight, allocatePacketId, enqueue, newDropCounters, peekQueue, queueLength, shiftQueue, type Delivery, type DropCounters, type Outlet, type QueueLimits, type Session,
 } from '../session/session.js';
 import type { Persistence } from './persistence.js';
 import { encodeDelivery } from './publish-variants.js';
@@ -34,22 +34,21 @@ export interface DeliveryContext {
   readonly canReceive: ((client: Outlet, topic: string) => boolean) | undefined;
 }
 
-export type DropReason = keyof Session['dropped'];
+export type DropReason = keyof DropCounters;
 
 export interface DeliveryCounters {
   sent: number;
   /** PUBLISH packets sent, by QoS. */
   sentByQos: [number, number, number];
   dropped: number;
-  droppedBy: Record<DropReason, number>;
+  droppedBy: DropCounters;
   /** Messages no session could take (a departing shared member's, with nobody left). */
   droppedUnrouted: number;
 }
 
 export function newDeliveryCounters(): DeliveryCounters {
   return {
-    sent: 0, sentByQos: [0, 0, 0], dropped: 0, droppedUnrouted: 0,
-    droppedBy: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0, memoryBudget: 0 },
+    sent: 0, sentByQos: [0, 0, 0], dropped: 0, droppedUnrouted: 0, droppedBy: newDropCounters(),
   };
 }
 

@@ -8,5 +8,5 @@ export { Decoder, DEFAULT_MAX_CONNECT_PACKET_SIZE, DEFAULT_MAX_PACKET_SIZE, type
 export { encode } from './encoder.js';
 export { preparePublish, publishHead, INLINE_PAYLOAD_LIMIT, type PreparedPublish, type PublishContent } from './publish-encoder.js';
 export { PropertyId, PROPERTY_DEFS } from './properties.js';
-export { topicNameError, topicFilterError, topicLevels, topicTooLong, topicLimitError, parseSharedFilter, isSharedFilter, hasWildcard, type SharedFilter } from './topic.js';
+export { topicNameError, topicFilterError, topicLevels, topicLimitError, parseSharedFilter, isSharedFilter, hasWildcard, type SharedFilter } from './topic.js';
 export { isValidMqttString } from './utf8.js';

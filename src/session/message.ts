@@ -84,13 +84,13 @@ export function detach(message: Message): void {
   if (p.byteOffset !== 0 || p.buffer.byteLength !== p.length) message.payload = Buffer.from(p);
 }
 
+/** What messageCost adds to a message's payload and topic. */
+export const MESSAGE_COST_BASE = 64;
+
 /** Bytes a message costs in a queue: its payload and topic, roughly. */
 export function messageCost(message: Message): number {
   return message.payload.length + message.topic.length + MESSAGE_COST_BASE;
 }
-
-/** What messageCost adds to a message's payload and topic. */
-export const MESSAGE_COST_BASE = 64;
 
 /** Seconds left before expiry, rounded up; undefined for a message that never expires. */
 export function remainingExpiry(message: Message, now: number): number | undefined {

@@ -84,8 +84,10 @@ export interface Session {
   nextPacketId: number;
   /** Next sequence number for a stored queue entry. */
   nextSeq: number;
-  /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-10] (v5) / [MQTT-4.3.3-2] (3.1.1). */
-  /** Shared and empty until the first one: write through addAwaitingRelease. */
+  /**
+   * QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-10] (v5) / [MQTT-4.3.3-2]
+   * (3.1.1). Shared and empty until the first one: write through addAwaitingRelease.
+   */
   awaitingRelease: Set<number>;
   /** A delayed will of the last connection, until it is published or cancelled. */
   will: Will | undefined;
@@ -113,7 +115,21 @@ export interface Session {
   /** When it was last left behind for being slow (performance.now()); 0: never. */
   isolatedAt: number;
   /** Counters of messages this session did not get, by reason. */
-  dropped: { queueFull: number; expired: number; tooLarge: number; slowConsumer: number; notAuthorized: number; memoryBudget: number };
+  dropped: DropCounters;
+}
+
+/** Messages not delivered, by reason: per session, and summed for the broker. */
+export interface DropCounters {
+  queueFull: number;
+  expired: number;
+  tooLarge: number;
+  slowConsumer: number;
+  notAuthorized: number;
+  memoryBudget: number;
+}
+
+export function newDropCounters(): DropCounters {
+  return { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0, memoryBudget: 0 };
 }
 
 /**
@@ -179,7 +195,7 @@ export function createSession(clientId: string, protocolVersion: ProtocolVersion
     blockedPublishers: undefined,
     congestedSince: 0,
     isolatedAt: 0,
-    dropped: { queueFull: 0, expired: 0, tooLarge: 0, slowConsumer: 0, notAuthorized: 0, memoryBudget: 0 },
+    dropped: newDropCounters(),
   };
 }
 
