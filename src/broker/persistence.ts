@@ -6,10 +6,10 @@
 import { join } from 'node:path';
 import type { Message } from '../session/message.js';
 import { LmdbBackend } from '../store/lmdb.js';
-import { TableStore, type Committed } from '../store/table-store.js';
+import { TableStore } from '../store/table-store.js';
 import type { ResolvedOptions } from './options.js';
 import type { Delivery, Session, SubscriptionOptions } from '../session/session.js';
-import type { Store, StoredDelivery, StoredInflight, StoredMessage, StoredSession } from '../store/store.js';
+import type { Committed, Store, StoredDelivery, StoredInflight, StoredMessage, StoredSession } from '../store/store.js';
 
 export class Persistence {
   private nextMessageId = 1;
@@ -25,11 +25,11 @@ export class Persistence {
   /** Counts writes, so a caller can tell whether an operation wrote anything. */
   writes = 0;
 
-  /** The store's own way to wait for a commit, when it has one cheaper than a promise. */
-  private readonly tableStore: TableStore | undefined;
+  /** The store offers a way to wait for a commit cheaper than a promise. */
+  private readonly hasCommitted: boolean;
 
   constructor(readonly store: Store, readonly waitForCommit: boolean) {
-    this.tableStore = store instanceof TableStore ? store : undefined;
+    this.hasCommitted = store.committed !== undefined;
   }
 
   /** Sessions that outlive their connection are stored; the others never touch the store. */
@@ -39,7 +39,7 @@ export class Persistence {
 
   /** Resolves when every write so far is durable (a callback for each acknowledgement: no promise each). */
   commit(): Committed {
-    return this.tableStore !== undefined ? this.tableStore.committed() : this.store.commit();
+    return this.hasCommitted ? this.store.committed!() : this.store.commit();
   }
 
   /** Continues message numbering after a restart. */

@@ -1,9 +1,6 @@
 // A batch of writes on its way into the journal, and who waits for it to be durable.
 
-/** What waits for a commit: then(ok, failed), as on a promise, without a promise per waiter. */
-export interface Committed {
-  then(ok: () => void, failed?: (err: unknown) => void): void;
-}
+import type { Committed } from './store.js';
 
 /**
  * The writes that go into the next append, and who waits for them. An acknowledgement waits for

@@ -89,7 +89,6 @@ export interface Store extends StoreWrites {
   /** Reads the whole state (at start, before any write). */
   load(): Promise<StoredState>;
 
-
   /** True when writes were made that no commit() has been asked for yet. */
   readonly dirty: boolean;
   /**
@@ -97,5 +96,15 @@ export interface Store extends StoreWrites {
    * the commit holding them failed (the writes are then lost: nothing may be acknowledged).
    */
   commit(): Promise<void>;
+  /**
+   * Optional, as commit() but for a caller per acknowledgement: a store that can keep its
+   * waiters in a list spares a promise each. Without it, commit() serves.
+   */
+  committed?(): Committed;
   close(): Promise<void>;
+}
+
+/** What waits for a commit: then(ok, failed), as on a promise (a promise is one). */
+export interface Committed {
+  then(ok: () => void, failed?: (err: unknown) => void): void;
 }

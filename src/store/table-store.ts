@@ -7,16 +7,15 @@
 // acknowledged, deleted) never reach the tables. Reading the state back at start is the tables
 // with the journal replayed over them, done here so every backend behaves the same.
 
-import { Batch, type Committed } from './batch.js';
+import { Batch } from './batch.js';
 import { RecordWriter } from './codec.js';
 import { readRecord } from './codec-read.js';
 import { parseNumberKey, splitKey, TABLES, type Table } from './keys.js';
 import { Overlay, TableIndex, type TableChanges } from './overlay.js';
 import type {
-  Store, StoredDelivery, StoredInflight, StoredMessage, StoredSession, StoredState, StoredSubscription,
+  Committed, Store, StoredDelivery, StoredInflight, StoredMessage, StoredSession, StoredState, StoredSubscription,
 } from './store.js';
 
-export type { Committed } from './batch.js';
 export type { TableChanges } from './overlay.js';
 
 /** Where the tables and the journal live. */
