@@ -121,14 +121,16 @@ export class TcpFront {
     if (socket === this.handing) {
       // Handed on at once (plain TCP, no PROXY header): no deadline was set, nothing to find.
       this.handing = undefined;
-      return { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+    } else {
+      const key = tupleOf(socket);
+      const entry = key === undefined ? undefined : this.pending.get(key);
+      if (entry !== undefined) {
+        this.pending.delete(key!);
+        clearTimeout(entry.timer);
+        return entry.origin;
+      }
     }
-    const key = tupleOf(socket);
-    const entry = key === undefined ? undefined : this.pending.get(key);
-    if (entry === undefined) return { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
-    this.pending.delete(key!);
-    clearTimeout(entry.timer);
-    return entry.origin;
+    return { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
   }
 
   private accepted(socket: Socket): void {

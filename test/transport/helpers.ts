@@ -10,18 +10,13 @@ import { Broker } from '../../src/broker/broker.js';
 import type { PeerInfo } from '../../src/broker/connection.js';
 import { Decoder, encode, PacketType, type Packet } from '../../src/protocol/index.js';
 import { startListener, type ListenerConfig, type RunningListener } from '../../src/transport/index.js';
+import { within as withinMs } from '../e2e/harness.js';
 
 export const WAIT_MS = 4000;
 
-/** Rejects after `ms` with a message naming what was awaited. */
+/** The e2e harness's `within`, with this suite's longer default (TLS handshakes on a busy machine). */
 export function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]);
+  return withinMs(promise, what, ms);
 }
 
 /** A listener feeding a real broker, and the PeerInfo of every stream it handed over. */
