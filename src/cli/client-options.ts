@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import { hexCode, reasonName } from '../protocol/reason-codes.js';
 
 export interface CliIo {
   stdin: NodeJS.ReadableStream;
@@ -315,17 +316,12 @@ export function checkTopicName(topic: string, what: string): void {
   if (topic === '' || /[+#]/.test(topic)) throw new UsageError(`${what}: '${topic}' is not a topic name (empty, or has + or #)`);
 }
 
-/** The spec's name of a reason code, as MQTT.js spells it. */
-export function reasonName(code: number): string {
-  return (mqtt.ReasonCodes as Record<number, string>)[code] || (code === 0 ? 'Success' : 'Unknown reason');
-}
-
 /** MQTT.js's message for a CONNACK or ack reason code, with the code in hex as the spec lists it. */
 export function reasonText(err: unknown, version: 3 | 4 | 5): string {
   const e = err as { message?: string; code?: unknown };
   const message = (e.message ?? String(err)).replace(/^(Connection refused|Publish error|Subscribe error): /, '');
   if (typeof e.code !== 'number') return message;
-  return version === 5 ? `${message} (reason code 0x${e.code.toString(16).padStart(2, '0')})` : `${message} (return code ${e.code})`;
+  return version === 5 ? `${message} (reason code ${hexCode(e.code)})` : `${message} (return code ${e.code})`;
 }
 
 /**

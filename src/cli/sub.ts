@@ -5,8 +5,9 @@ import { parseArgs } from 'node:util';
 import type { IClientSubscribeOptions, IPublishPacket, ISubscriptionMap } from 'mqtt';
 import {
   CONNECTION_HELP, CONNECTION_OPTIONS, connected, connectionFrom, connectionLost, createClient, endClient,
-  extractProperties, integer, planOrExit, processIo, qosOf, reasonName, reasonText, UsageError, type CliIo, type Connection, type ConnectionValues,
+  extractProperties, integer, planOrExit, processIo, qosOf, reasonText, UsageError, type CliIo, type Connection, type ConnectionValues,
 } from './client-options.js';
+import { reasonName } from '../protocol/reason-codes.js';
 
 /** mosquitto_sub's status when -W runs out (MOSQ_ERR_TIMEOUT), kept so scripts port as they are. */
 export const TIMEOUT_EXIT = 27;

@@ -6,7 +6,7 @@ import { pino, type Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import type { Connection } from '../broker/connection.js';
 import type { LogOptions } from '../broker/options.js';
-import { reasonName } from '../protocol/reason-codes.js';
+import { hexCode, reasonName } from '../protocol/reason-codes.js';
 
 export type { Logger } from 'pino';
 
@@ -32,10 +32,6 @@ export function clientFields(conn: Connection): Record<string, unknown> {
   };
 }
 
-function code(c: number): string {
-  return `0x${c.toString(16).padStart(2, '0')}`;
-}
-
 /** Logs what an operator needs from the broker's events: connects, disconnects, auth failures, store errors. */
 export function logBrokerEvents(broker: Broker, log: Logger): void {
   broker.on('clientConnect', (conn: Connection, sessionPresent: boolean) => {
@@ -43,7 +39,7 @@ export function logBrokerEvents(broker: Broker, log: Logger): void {
   });
   broker.on('connectionClosed', (conn: Connection) => {
     const why = conn.closeReason ?? { by: 'network', code: 0 };
-    const fields = { ...clientFields(conn), by: why.by, reasonCode: code(why.code), reason: why.reason ?? reasonName(why.code) };
+    const fields = { ...clientFields(conn), by: why.by, reasonCode: hexCode(why.code), reason: why.reason ?? reasonName(why.code) };
     if (conn.clientId === '' && why.by !== 'client') {
       // Never got as far as a CONNECT: a port scan, a health check, or a refused client.
       log.debug(fields, 'connection closed before CONNECT');
@@ -55,7 +51,7 @@ export function logBrokerEvents(broker: Broker, log: Logger): void {
     else log.info(fields, 'client disconnected');
   });
   broker.on('authFailure', (e: { clientId: string; username?: string; remoteAddress?: string; listener?: string; reasonCode: number }) => {
-    log.warn({ ...e, reasonCode: code(e.reasonCode) }, 'authentication failed');
+    log.warn({ ...e, reasonCode: hexCode(e.reasonCode) }, 'authentication failed');
   });
   broker.on('storeError', (err: unknown) => {
     log.error({ err }, 'store error: messages it concerned were not acknowledged');

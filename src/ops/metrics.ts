@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Broker } from '../broker/broker.js';
 import type { Connection } from '../broker/connection.js';
+import { hexCode } from '../protocol/reason-codes.js';
 
 export interface BrokerMetrics {
   readonly registry: Registry;
@@ -35,7 +36,7 @@ export function createMetrics(broker: Broker): BrokerMetrics {
   });
   broker.on('connectionClosed', (conn: Connection) => {
     const why = conn.closeReason ?? { by: 'network', code: 0 };
-    disconnects.inc({ by: why.by, reason_code: `0x${why.code.toString(16).padStart(2, '0')}` });
+    disconnects.inc({ by: why.by, reason_code: hexCode(why.code) });
   });
   const slowConsumers = new Counter({ name: 'petrel_slow_consumers_total', help: 'Subscribers left behind for not keeping up.', registers: [registry] });
   broker.on('slowConsumer', () => slowConsumers.inc());

@@ -124,9 +124,14 @@ row(0xa0, 'Maximum connect time', [DISCONNECT]);
 row(0xa1, 'Subscription Identifiers not supported', [SUBACK, DISCONNECT]);
 row(0xa2, 'Wildcard Subscriptions not supported', [SUBACK, DISCONNECT]);
 
+/** A reason code as the spec writes it: 0x87. */
+export function hexCode(code: number): string {
+  return `0x${code.toString(16).padStart(2, '0')}`;
+}
+
 /** The spec's name of a reason code, or a hex label for an unknown one. */
 export function reasonName(code: number): string {
-  return table.get(code)?.name ?? `Unknown reason code 0x${code.toString(16).padStart(2, '0')}`;
+  return table.get(code)?.name ?? `Unknown reason code ${hexCode(code)}`;
 }
 
 /** Whether a v5 packet of this type may carry this reason code. */
