@@ -310,13 +310,13 @@ export class Connection implements Outlet, ClientInfo, Expiring {
       return 0;
     }
     if (this.keepAliveMs === 0) return 0;
-    const idle = now - this.lastPacketAt;
     // While we are not reading it (slowed down), its silence is ours, not the client's.
-    if (this.readPauses > 0) this.wakeAt = now + this.keepAliveMs;
-    else if (idle >= this.keepAliveMs) {
+    const reading = this.readPauses === 0;
+    if (reading && now - this.lastPacketAt >= this.keepAliveMs) {
       this.disconnect(0x8d, 'keep alive timeout');
       return 0;
-    } else this.wakeAt = this.lastPacketAt + this.keepAliveMs;
+    }
+    this.wakeAt = (reading ? this.lastPacketAt : now) + this.keepAliveMs;
     return this.wakeAt;
   }
 
